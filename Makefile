@@ -1,0 +1,50 @@
+# After: everything a newcomer needs on a fresh Debian machine (Python 3.11, Node.js, npm).
+#   make demo    run After end to end on loopback: CouchDB-protocol server, worker, a task that runs
+#   make check   run every test (unit, contract, integration, system); .ci/run calls it
+#   make bench   the benchmarks (not part of check)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all demo check test lint typecheck unit contract integration system bench clean
+all: check
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: $(STAMP)
+server: node_modules/.installed
+
+demo: $(STAMP) node_modules/.installed
+	$(BIN)/python -m tests.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check after tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+check: $(STAMP) node_modules/.installed
+	$(BIN)/ruff check after tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q tests
+
+bench: $(STAMP) node_modules/.installed
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""The task document: statuses, dates, durations and validation. Pure code, no I/O.
+
+The same rules are enforced at write time by the design document's ``validate_doc_update``
+(see ``after.design``); ``tests/unit/test_model.py`` runs one table against both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+Document = dict[str, Any]
+
+
+class Status(StrEnum):
+    WAITING = "waiting"
+    SCHEDULE = "schedule"
+    RESCHEDULE = "reschedule"
+    CANCEL = "cancel"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    CANCELED = "canceled"
+    DONE = "done"
+    ERR = "err"
+
+
+CLIENT_STATUSES = frozenset({Status.WAITING, Status.SCHEDULE, Status.RESCHEDULE, Status.CANCEL})
+WORKER_STATUSES = frozenset(set(Status) - CLIENT_STATUSES)
+# Statuses the worker still has to act on; the "live" view indexes exactly these.
+LIVE_STATUSES = frozenset(CLIENT_STATUSES | {Status.SCHEDULED, Status.RUNNING})
+TERMINAL_STATUSES = frozenset({Status.DONE, Status.ERR, Status.CANCELED})
+# Client statuses that ask for the task to be armed (as opposed to canceled).
+ARM_STATUSES = frozenset({Status.WAITING, Status.SCHEDULE, Status.RESCHEDULE})
+
+WORKER_ROLE = "after_worker"
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+NAME_RE = re.compile(NAME_PATTERN)
+MAX_TASK_CHARS = 65536
+
+DATE_PATTERN = (
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+DATE_RE = re.compile(DATE_PATTERN)
+NUMBER = r"(\d+(?:\.\d+)?)"
+DURATION_PATTERN = rf"^P(?:{NUMBER}W)?(?:{NUMBER}D)?(?:T(?:{NUMBER}H)?(?:{NUMBER}M)?(?:{NUMBER}S)?)?$"
+DURATION_RE = re.compile(DURATION_PATTERN)
+
+
+class InvalidTask(ValueError):
+    """A task document the worker cannot run; ``reason`` is written to the document."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_date(text: object) -> float:
+    """ISO 8601 date or date-time to seconds since the epoch (UTC).
+
+    A date alone means 00:00 UTC, a time without offset means UTC, offsets and fractions count.
+    """
+    if not isinstance(text, str):
+        raise InvalidTask(f"date must be an ISO 8601 string, not {type_name(text)}")
+    match = DATE_RE.match(text.strip())
+    if match is None:
+        raise InvalidTask(f"date {text!r} is not ISO 8601 (for example 2011-10-12T08:30:00Z)")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            tzinfo=parse_offset(offset),
+        )
+    except ValueError as error:
+        raise InvalidTask(f"date {text!r} is not a real date: {error}") from None
+    return moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+def parse_offset(offset: str | None) -> timezone:
+    if offset is None or offset == "Z":
+        return UTC
+    sign = -1 if offset[0] == "-" else 1
+    digits = offset[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"offset {offset} out of range")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def format_date(epoch: float) -> str:
+    """Seconds since the epoch to the canonical form the worker writes: UTC with milliseconds."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_duration(value: object, name: str = "duration") -> float:
+    """ISO 8601 duration (``PT30S``, ``P1DT2H``, ``P2W``) or a number of seconds, to seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidTask(f"{name} must be an ISO 8601 duration such as PT30S, not {type_name(value)}")
+    if isinstance(value, str):
+        match = DURATION_RE.match(value.strip())
+        if match is None or value.strip() in ("P", "PT") or value.strip().endswith("T"):
+            raise InvalidTask(f"{name} {value!r} is not an ISO 8601 duration such as PT30S or P1D")
+        weeks, days, hours, minutes, seconds = (float(part or 0) for part in match.groups())
+        value = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
+    if value <= 0:
+        raise InvalidTask(f"{name} must be longer than zero")
+    return float(value)
+
+
+def type_name(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+def is_task(doc: Document) -> bool:
+    """A document with neither ``worker`` nor ``job`` is not a task and is ignored."""
+    return not str(doc.get("_id", "")).startswith("_design/") and ("worker" in doc or "job" in doc)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    rev: str | None
+    worker: str
+    due: float
+    job_name: str
+    arguments: list[Any]
+    status: Status
+    timeout: float | None = None
+    document: Document = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def generation(self) -> int:
+        return revision_generation(self.rev)
+
+
+def revision_generation(rev: str | None) -> int:
+    """The number before the dash in a CouchDB ``_rev``; 0 for none."""
+    if not rev:
+        return 0
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def validate(doc: Document) -> Task:
+    """Check a task document and return it as a Task, or raise InvalidTask with a reason."""
+    size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+    if size > MAX_TASK_CHARS:
+        raise InvalidTask(f"task document is {size} characters; the limit is {MAX_TASK_CHARS}")
+    worker = doc.get("worker")
+    if not isinstance(worker, str) or not NAME_RE.match(worker):
+        raise InvalidTask("worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
+    job = doc.get("job")
+    if not isinstance(job, dict):
+        raise InvalidTask('job must be an object like {"name": "start_campaign", "arguments": []}')
+    name = job.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidTask("job.name must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
+    arguments = job.get("arguments", [])
+    if not isinstance(arguments, list):
+        raise InvalidTask(f"job.arguments must be a list, not {type_name(arguments)}")
+    if "date" not in doc:
+        raise InvalidTask("date is missing (ISO 8601, for example 2011-10-12T08:30:00Z)")
+    due = parse_date(doc["date"])
+    status = doc.get("status")
+    if status not in set(Status):
+        raise InvalidTask("status must be one of " + ", ".join(sorted(CLIENT_STATUSES)))
+    timeout = parse_duration(doc["timeout"], "timeout") if doc.get("timeout") is not None else None
+    return Task(
+        id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due, job_name=name,
+        arguments=arguments, status=Status(status), timeout=timeout, document=doc,
+    )

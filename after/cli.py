@@ -25,7 +25,7 @@ def show_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Optional[bool] = typer.Option(  # noqa: UP045 - typer 0.7 needs Optional
+    version: Optional[bool] = typer.Option(
         None, "--version", "-V", callback=show_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:

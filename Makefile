@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Packaging, systemd and system-test targets live in mk/*.mk (deb, install, system-deps).
+-include mk/*.mk
+
 .PHONY: all demo check test lint typecheck unit contract integration system bench clean
 all: check
 

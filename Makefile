@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Packaging, systemd and system-test targets live in mk/*.mk (deb, install, system-deps).
+.DEFAULT_GOAL := check
 -include mk/*.mk
 
 .PHONY: all demo check test lint typecheck unit contract integration system bench clean

@@ -1,0 +1,224 @@
+"""The design document ``_design/after``: views, the changes filter and ``validate_doc_update``.
+
+CouchDB functions cannot import code, so shared JavaScript (the date parser, the validation rules) is
+kept in Python strings and pasted into each function that needs it. Every rule here mirrors
+``after.model`` (``validate``, ``parse_date``, ``parse_duration``) and ``after.store.live_view_key``;
+``tests/unit/test_validation.py`` runs one table against both implementations (the JS in ``node``).
+The JavaScript is ES5 so that any CouchDB query server (SpiderMonkey 1.8.5 up) runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from after.model import (
+    CLIENT_STATUSES,
+    DATE_PATTERN,
+    DURATION_PATTERN,
+    LIVE_STATUSES,
+    MAX_TASK_CHARS,
+    NAME_PATTERN,
+    WORKER_ROLE,
+    WORKER_STATUSES,
+    Status,
+)
+
+DESIGN_ID = "_design/after"
+
+
+def js(value: Any) -> str:
+    """A Python value as a JavaScript literal (JSON is valid ES5)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{{name}}`` replaced; a name left unfilled is a bug, so it raises."""
+    for name, value in values.items():
+        template = template.replace("{{" + name + "}}", value)
+    if "{{" in template:
+        raise ValueError("unfilled placeholder in a design function: " + template.split("{{")[1][:30])
+    return template
+
+
+# Python's repr() of a string, as far as the reasons need it (quotes and common escapes).
+PY_REPR_JS = r"""
+  function pyRepr(s) {
+    var quote = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
+    var out = s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+    if (quote === "'") { out = out.replace(/'/g, "\\'"); }
+    return quote + out + quote;
+  }
+  function typeName(v) {
+    if (v === null) { return 'null'; }
+    if (Array.isArray(v)) { return 'a list'; }
+    var names = {object: 'an object', string: 'a string', 'boolean': 'a boolean', number: 'a number'};
+    return names[typeof v] || 'a value';
+  }
+"""
+
+# Mirrors after.model.parse_date: returns {ms: epoch milliseconds} or {error: reason}.
+# Date.UTC maps years 0-99 to 1900-1999, so such years are shifted by 400 Gregorian years
+# (146097 days, exactly 12622780800000 ms) and back. Never the server's local time zone.
+DATE_JS = PY_REPR_JS + fill(r"""
+  var DATE_RE = new RegExp({{date_pattern}});
+  function dateError(text, why) {
+    return {error: 'date ' + pyRepr(text) + ' is not a real date: ' + why};
+  }
+  function parseDate(text) {
+    if (typeof text !== 'string') {
+      return {error: 'date must be an ISO 8601 string, not ' + typeName(text)};
+    }
+    var m = DATE_RE.exec(text.trim());
+    if (m === null) {
+      return {error: 'date ' + pyRepr(text) + ' is not ISO 8601 (for example 2011-10-12T08:30:00Z)'};
+    }
+    var offset = 0, off = m[8];
+    if (off !== undefined && off !== 'Z') {
+      var digits = off.substring(1).replace(':', '');
+      var oh = parseInt(digits.substring(0, 2), 10), om = parseInt(digits.substring(2) || '0', 10);
+      if (oh > 23 || om > 59) { return dateError(text, 'offset ' + off + ' out of range'); }
+      offset = (off.charAt(0) === '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    }
+    var y = parseInt(m[1], 10), mo = parseInt(m[2], 10), d = parseInt(m[3], 10);
+    var h = parseInt(m[4] || '0', 10), mi = parseInt(m[5] || '0', 10), s = parseInt(m[6] || '0', 10);
+    var leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    var days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if (y < 1) { return dateError(text, 'year ' + y + ' is out of range'); }
+    if (mo < 1 || mo > 12) { return dateError(text, 'month must be in 1..12'); }
+    if (d < 1 || d > days[mo - 1]) { return dateError(text, 'day is out of range for month'); }
+    if (h > 23) { return dateError(text, 'hour must be in 0..23'); }
+    if (mi > 59) { return dateError(text, 'minute must be in 0..59'); }
+    if (s > 59) { return dateError(text, 'second must be in 0..59'); }
+    var shift = y < 100 ? 400 : 0;
+    var utc = Date.UTC(y + shift, mo - 1, d, h, mi, s) - shift * 12622780800000;
+    var seconds = utc / 1000 - offset;
+    var fraction = m[7] ? parseFloat('0.' + m[7]) : 0;
+    return {ms: (seconds + fraction) * 1000};
+  }
+""", date_pattern=js(DATE_PATTERN))
+
+# Mirrors after.model.parse_duration.
+DURATION_JS = fill(r"""
+  var DURATION_RE = new RegExp({{duration_pattern}});
+  function parseDuration(value, name) {
+    if (typeof value !== 'number' && typeof value !== 'string') {
+      return {error: name + ' must be an ISO 8601 duration such as PT30S, not ' + typeName(value)};
+    }
+    if (typeof value === 'string') {
+      var t = value.trim(), m = DURATION_RE.exec(t);
+      if (m === null || t === 'P' || t === 'PT' || t.charAt(t.length - 1) === 'T') {
+        return {error: name + ' ' + pyRepr(value) + ' is not an ISO 8601 duration such as PT30S or P1D'};
+      }
+      var n = [];
+      for (var i = 1; i <= 5; i++) { n.push(m[i] ? parseFloat(m[i]) : 0); }
+      value = (((n[0] * 7 + n[1]) * 24 + n[2]) * 60 + n[3]) * 60 + n[4];
+    }
+    if (value <= 0) { return {error: name + ' must be longer than zero'}; }
+    return {seconds: value};
+  }
+""", duration_pattern=js(DURATION_PATTERN))
+
+# Mirrors after.model.validate: returns null for a valid task, else the reason.
+VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
+  var NAME_RE = new RegExp({{name_pattern}});
+  var STATUSES = {{statuses}};
+  function has(o, key) { return Object.prototype.hasOwnProperty.call(o, key); }
+  function isName(v) { return typeof v === 'string' && NAME_RE.test(v); }
+  function taskSize(doc) {
+    var copy = {};
+    for (var key in doc) { if (key !== '_revisions') { copy[key] = doc[key]; } }
+    // characters as Python counts them: a surrogate pair is one code point
+    return JSON.stringify(copy).replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length;
+  }
+  function validateTask(doc) {
+    var size = taskSize(doc);
+    if (size > {{max_chars}}) {
+      return 'task document is ' + size + ' characters; the limit is {{max_chars}}';
+    }
+    if (!isName(doc.worker)) { return 'worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -'; }
+    var job = doc.job;
+    if (job === null || typeof job !== 'object' || Array.isArray(job)) {
+      return 'job must be an object like {"name": "start_campaign", "arguments": []}';
+    }
+    if (!isName(job.name)) { return 'job.name must be a name of 1-64 characters from A-Z a-z 0-9 _ . -'; }
+    var args = has(job, 'arguments') ? job.arguments : [];
+    if (!Array.isArray(args)) { return 'job.arguments must be a list, not ' + typeName(args); }
+    if (!has(doc, 'date')) { return 'date is missing (ISO 8601, for example 2011-10-12T08:30:00Z)'; }
+    var due = parseDate(doc.date);
+    if (due.error) { return due.error; }
+    if (typeof doc.status !== 'string' || STATUSES.indexOf(doc.status) < 0) {
+      return {{status_reason}};
+    }
+    if (doc.timeout !== undefined && doc.timeout !== null) {
+      var timeout = parseDuration(doc.timeout, 'timeout');
+      if (timeout.error) { return timeout.error; }
+    }
+    return null;
+  }
+""",
+    name_pattern=js(NAME_PATTERN),
+    statuses=js(sorted(Status)),
+    max_chars=str(MAX_TASK_CHARS),
+    status_reason=js("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
+)
+
+# Mirrors after.store.live_view_key: live tasks keyed [worker, due epoch ms]; bad dates sort first.
+LIVE_MAP = "function (doc) {" + DATE_JS + fill(r"""
+  var LIVE = {{live}};
+  if (typeof doc.worker !== 'string' || !('job' in doc) || LIVE.indexOf(doc.status) < 0) { return; }
+  var due = parseDate(doc.date);
+  emit([doc.worker, due.error ? 0 : due.ms], null);
+}""", live=js(sorted(LIVE_STATUSES)))
+
+# Listing: every task (a document with worker and job), ordered by due date within the key range.
+LISTING_MAP = "function (doc) {" + DATE_JS + r"""
+  if (!('worker' in doc) || !('job' in doc)) { return; }
+  var due = parseDate(doc.date), ms = due.error ? 0 : due.ms;
+  var status = doc.status === undefined ? null : doc.status;
+  emit(KEY, null);
+}"""
+
+COUNTS_MAP = r"""function (doc) {
+  if (!('worker' in doc) || !('job' in doc)) { return; }
+  emit([doc.worker, doc.status === undefined ? null : doc.status], null);
+}"""
+
+TASKS_FILTER = r"""function (doc, req) {
+  return doc.worker === req.query.worker || !!doc._deleted;
+}"""
+
+VALIDATE_DOC_UPDATE = "function (newDoc, oldDoc, userCtx, secObj) {" + VALIDATE_JS + fill(r"""
+  var roles = (userCtx && userCtx.roles) || [];
+  var admin = roles.indexOf('_admin') >= 0;
+  if (newDoc._id.indexOf('_design/') === 0) {
+    if (!admin) { throw({forbidden: 'only admins may change design documents'}); }
+    return;
+  }
+  if (newDoc._deleted) { return; }
+  if (!('worker' in newDoc) && !('job' in newDoc)) { return; }
+  var reason = validateTask(newDoc);
+  if (reason !== null) { throw({forbidden: reason}); }
+  var workerOnly = {{worker_only}}, ROLE = {{role}};
+  var unchanged = oldDoc && !oldDoc._deleted && oldDoc.status === newDoc.status;
+  if (workerOnly.indexOf(newDoc.status) >= 0 && !unchanged && !admin && roles.indexOf(ROLE) < 0) {
+    throw({forbidden: 'status ' + newDoc.status + ' may only be written by a worker (role ' + ROLE + ')'});
+  }
+}""", worker_only=js(sorted(WORKER_STATUSES)), role=js(WORKER_ROLE))
+
+
+def design_document() -> dict[str, Any]:
+    """The design document After installs (``after init``); compare it without ``_rev``."""
+    return {
+        "_id": DESIGN_ID,
+        "language": "javascript",
+        "views": {
+            "live": {"map": LIVE_MAP},
+            "by_worker": {"map": LISTING_MAP.replace("KEY", "[doc.worker, ms]")},
+            "by_worker_status": {"map": LISTING_MAP.replace("KEY", "[doc.worker, status, ms]")},
+            "by_status": {"map": LISTING_MAP.replace("KEY", "[status, doc.worker, ms]")},
+            "counts": {"map": COUNTS_MAP, "reduce": "_count"},
+        },
+        "filters": {"tasks": TASKS_FILTER},
+        "validate_doc_update": VALIDATE_DOC_UPDATE,
+    }

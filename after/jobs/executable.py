@@ -66,7 +66,8 @@ class OutputTail:
 
 def job_argv(path: Path, arguments: Iterable[Any]) -> list[str]:
     """``[path, *arguments]``: strings as-is, other values as JSON. Raises ValueError for NUL bytes."""
-    argv = [str(path)]
+    program = str(path)
+    argv = [program if os.sep in program else os.path.join(os.curdir, program)]  # never searched in PATH
     for index, argument in enumerate(arguments):
         text = argument if isinstance(argument, str) else json.dumps(argument, ensure_ascii=False)
         if "\0" in text:

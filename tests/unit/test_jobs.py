@@ -217,6 +217,23 @@ def test_cancel_kills_the_whole_tree(grandchild: tuple[Path, Path]) -> None:
     assert gone(int(pid_file.read_text()))
 
 
+def test_a_job_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    body = "#!/bin/sh\ntrap '' TERM\necho ignoring\nwhile :; do sleep 0.05; done\n"
+    path = install(tmp_path / "jobs", "stubborn", body)
+    started = time.monotonic()
+    outcome = ExecutableJob("stubborn", path, kill_grace=0.2).run(context(timeout=0.3))
+    assert time.monotonic() - started < 2
+    assert (outcome.reason, outcome.output) == ("timed out after 0.3 s", "ignoring\n")
+
+
+def test_a_background_process_holding_stdout_does_not_hold_the_job(tmp_path: Path) -> None:
+    started = time.monotonic()
+    outcome = run_script(tmp_path, "#!/bin/sh\nsleep 300 &\necho $!\n")
+    psutil.Process(int(outcome.output)).kill()
+    assert outcome.status == "done"
+    assert time.monotonic() - started < 2
+
+
 def test_output_tail_keeps_only_the_last_characters() -> None:
     tail = OutputTail(5)
     for chunk in ("abc", "defg", "", "h"):

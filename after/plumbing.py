@@ -1,0 +1,267 @@
+"""The worker's three I/O threads: the changes follower, the store writer, the job runner.
+
+Each talks to the outside world (CouchDB, job processes) and reports back to the worker's loop only
+through its inbox, so the loop itself never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from after.clock import Clock
+from after.events import Changed, Connection, Event, Finished, Loaded, WriteRequest, Written
+from after.jobs import Job, JobContext, Outcome
+from after.model import Document
+from after.store import Conflict, Store, Unavailable
+
+log = logging.getLogger("after.worker")
+T = TypeVar("T")
+BATCH = 500
+
+
+class Backoff:
+    """Exponential back-off with full jitter, reset on success."""
+
+    def __init__(self, first: float = 0.2, limit: float = 15.0) -> None:
+        self.first, self.limit, self.current = first, limit, first
+
+    def next_delay(self) -> float:
+        delay = random.uniform(self.current / 2, self.current)
+        self.current = min(self.limit, self.current * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class Follower:
+    """Reconcile from the live view, then follow ``_changes``; on any failure back off and start over.
+
+    The sequence to follow from is taken before the view is read, so nothing written meanwhile is
+    missed; replays are harmless (the loop ignores older revisions).
+    """
+
+    def __init__(self, store: Store, worker: str, inbox: queue.Queue[Event], clock: Clock,
+                 horizon: float, stop: threading.Event, heartbeat: float = 5.0) -> None:
+        self.store, self.worker, self.inbox, self.clock = store, worker, inbox, clock
+        self.horizon, self.stop, self.heartbeat = horizon, stop, heartbeat
+        self.backoff = Backoff()
+        self.since: str | None = None
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.follow_once()
+            except Unavailable as error:
+                self.inbox.put(Connection(False, str(error)))
+                self.stop.wait(self.backoff.next_delay())
+            except Exception:
+                log.exception("changes follower failed; restarting it")
+                self.stop.wait(self.backoff.next_delay())
+
+    def follow_once(self) -> None:
+        since = self.since if self.since is not None else self.store.update_seq()
+        until = self.clock.now().wall + self.horizon
+        docs = list(self.store.live_tasks(self.worker, until))
+        self.inbox.put(Connection(True))
+        self.inbox.put(Loaded(docs, until, reconnect=True))
+        self.backoff.reset()
+        for change in self.store.changes(self.worker, since, self.heartbeat):
+            if self.stop.is_set():
+                return
+            if change is None:
+                continue
+            doc = change.doc if change.doc is not None else {"_id": change.id, "_deleted": change.deleted}
+            self.inbox.put(Changed(doc))
+            self.since = change.seq
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    until: float
+
+
+class StoreWriter:
+    """Applies the loop's write requests in bulk; after a 409 re-reads and re-applies the transform."""
+
+    def __init__(self, store: Store, worker: str, inbox: queue.Queue[Event],
+                 give_up: threading.Event) -> None:
+        self.store, self.worker, self.inbox, self.give_up = store, worker, inbox, give_up
+        self.requests: queue.Queue[WriteRequest | LoadRequest] = queue.Queue()
+        self.pending = 0
+        self.lock = threading.Lock()
+        self.backoff = Backoff()
+
+    def submit(self, request: WriteRequest) -> None:
+        self.enqueue(request)
+
+    def load(self, until: float) -> None:
+        self.enqueue(LoadRequest(until))
+
+    def enqueue(self, item: WriteRequest | LoadRequest) -> None:
+        with self.lock:
+            self.pending += 1
+        self.requests.put(item)
+
+    def idle(self) -> bool:
+        with self.lock:
+            return self.pending == 0
+
+    def run(self) -> None:
+        while not self.give_up.is_set():
+            try:
+                first = self.requests.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self.requests.get_nowait())
+                except queue.Empty:
+                    break
+            self.process(batch)
+
+    def flush(self) -> None:
+        """Process everything queued, in this thread (for tests and for the final drain)."""
+        batch: list[WriteRequest | LoadRequest] = []
+        while True:
+            try:
+                batch.append(self.requests.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self.process(batch)
+
+    def process(self, batch: list[WriteRequest | LoadRequest]) -> None:
+        try:
+            self.write_all([item for item in batch if isinstance(item, WriteRequest)])
+            for item in batch:
+                if isinstance(item, LoadRequest):
+                    docs = self.retrying(self.reader(item.until))
+                    self.inbox.put(Loaded(docs, item.until, reconnect=False))
+        except GiveUp:
+            log.error("gave up writing %d requests: CouchDB is unreachable and the worker is stopping",
+                      len(batch))
+        finally:
+            with self.lock:
+                self.pending -= len(batch)
+
+    def reader(self, until: float) -> Callable[[], list[Document]]:
+        return lambda: list(self.store.live_tasks(self.worker, until))
+
+    def write_all(self, requests: list[WriteRequest]) -> None:
+        while requests:
+            seen: set[str] = set()
+            now: list[WriteRequest] = []
+            later: list[WriteRequest] = []
+            for request in requests:
+                (later if request.task_id in seen else now).append(request)
+                seen.add(request.task_id)
+            self.write_batch(now)
+            requests = later
+
+    def write_batch(self, requests: list[WriteRequest]) -> None:
+        prepared: list[tuple[WriteRequest, Document]] = []
+        for request in requests:
+            new = request.transform(request.base)
+            if new is None:
+                self.settle(request)
+            else:
+                prepared.append((request, new))
+        if not prepared:
+            return
+        results = self.retrying(lambda: self.store.bulk_write([doc for _, doc in prepared]))
+        for (request, new), result in zip(prepared, results, strict=True):
+            if result.ok:
+                self.inbox.put(Written(request, True, {**new, "_rev": result.rev}))
+            elif result.error == "conflict":
+                self.settle(request)
+            else:
+                log.error("CouchDB refused the %s of task %s: %s", request.purpose, request.task_id,
+                          result.reason, extra={"task_id": request.task_id})
+                self.inbox.put(Written(request, False, None))
+
+    def settle(self, request: WriteRequest, attempts: int = 5) -> None:
+        """Re-read the document and apply the request to it, until it holds or no longer applies."""
+        latest: Document | None = None
+        for _ in range(attempts):
+            latest = self.retrying(lambda: self.store.get(request.task_id))
+            if latest is None or request.applied(latest):
+                self.inbox.put(Written(request, latest is not None, latest))
+                return
+            new = request.transform(latest)
+            if new is None:
+                self.inbox.put(Written(request, False, latest))
+                return
+            try:
+                rev = self.retrying(self.putter(new))
+            except Conflict:
+                continue
+            self.inbox.put(Written(request, True, {**new, "_rev": rev}))
+            return
+        self.inbox.put(Written(request, False, latest))
+
+    def putter(self, doc: Document) -> Callable[[], str]:
+        return lambda: self.store.put(doc)
+
+    def retrying(self, action: Callable[[], T]) -> T:
+        failed = False
+        while True:
+            try:
+                result = action()
+            except Unavailable as error:
+                if self.give_up.is_set():
+                    raise GiveUp() from error
+                failed = True
+                self.inbox.put(Connection(False, str(error)))
+                self.give_up.wait(self.backoff.next_delay())
+                continue
+            if failed:
+                self.backoff.reset()
+                self.inbox.put(Connection(True))
+            return result
+
+
+class GiveUp(Exception):
+    """The worker is stopping and CouchDB stays unreachable."""
+
+
+class JobRunner:
+    """Runs jobs on a bounded thread pool and reports each outcome to the loop."""
+
+    def __init__(self, concurrency: int, inbox: queue.Queue[Event], clock: Clock) -> None:
+        self.inbox, self.clock = inbox, clock
+        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="after-job")
+        self.active = 0
+        self.lock = threading.Lock()
+
+    def start(self, job: Job, context: JobContext, run_id: str) -> None:
+        with self.lock:
+            self.active += 1
+        self.executor.submit(self.execute, job, context, run_id)
+
+    def execute(self, job: Job, context: JobContext, run_id: str) -> None:
+        started = self.clock.now().wall
+        try:
+            outcome = job.run(context)
+        except Exception as error:  # a job must never take the worker down
+            log.exception("job %s of task %s raised", context.job_name, context.task_id)
+            outcome = Outcome(status="err", reason=f"{type(error).__name__}: {error}")
+        ended = self.clock.now().wall
+        with self.lock:
+            self.active -= 1
+        self.inbox.put(Finished(context.task_id, run_id, outcome, started, ended))
+
+    def busy(self) -> int:
+        with self.lock:
+            return self.active
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

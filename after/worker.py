@@ -1,0 +1,480 @@
+"""The worker's loop: a state machine over the tasks of one worker name, fed events, taking ``now``.
+
+It does no I/O itself. Documents arrive as events (changes feed, view reads, write answers, job
+completions); writes leave as ``WriteRequest`` transforms to the writer thread, jobs to the runner.
+Deadlines live in a ``WallTimer`` on the monotonic clock. A task is claimed ``claim_ahead``
+seconds before its date (a revision-guarded write with a lease), then started at its date.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import heapq
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from after.clock import Instant
+from after.config import WorkerConfig
+from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written
+from after.jobs import Job, JobContext, Registry
+from after.model import (
+    ARM_STATUSES,
+    TERMINAL_STATUSES,
+    Document,
+    InvalidTask,
+    Status,
+    is_task,
+    revision_generation,
+    validate,
+)
+from after.notify import Notifier
+from after.scheduler import WallTimer
+from after.transitions import (
+    Owner,
+    Transform,
+    acknowledge,
+    cancel,
+    claim,
+    claim_expired,
+    lease_end,
+    reject,
+    release,
+    renew,
+)
+from after.worker_results import finish_request, interrupted_record, unknown_job_outcome
+
+log = logging.getLogger("after.worker")
+TICK = 1.0
+
+
+class Phase(enum.Enum):
+    ARMED = "armed"  # waiting for its claim time
+    WATCHING = "watching"  # claimed by another process; we watch its lease
+    CLAIMING = "claiming"
+    CLAIMED = "claimed"  # ours, waiting for its date
+    RUNNING = "running"
+    FINISHING = "finishing"  # result or release being written
+
+
+IN_FLIGHT = {Phase.CLAIMING, Phase.CLAIMED, Phase.RUNNING, Phase.FINISHING}
+
+
+@dataclass
+class Entry:
+    doc: Document
+    due: float
+    phase: Phase
+    run_id: str = ""
+    context: JobContext | None = None
+    renewed: float = 0.0  # monotonic time of the last claim or renewal
+    shutdown: bool = False
+
+
+class Writer(Protocol):
+    def submit(self, request: WriteRequest) -> None: ...
+
+    def load(self, until: float) -> None: ...
+
+    def idle(self) -> bool: ...
+
+
+class Runner(Protocol):
+    def start(self, job: Job, context: JobContext, run_id: str) -> None: ...
+
+    def busy(self) -> int: ...
+
+
+@dataclass
+class Counters:
+    done: int = 0
+    failed: int = 0
+    canceled: int = 0
+    invalid: int = 0
+
+
+@dataclass
+class Ports:
+    writer: Writer
+    runner: Runner
+    registry: Registry
+    notifier: Notifier
+    services: dict[str, Any] = field(default_factory=dict)
+    is_dead: Any = None  # Callable[[dict], bool]: is the process named by a claim known dead?
+
+
+class Worker:
+    def __init__(self, owner: Owner, settings: WorkerConfig, ports: Ports, now: Instant,
+                 inbox: queue.Queue[Event] | None = None) -> None:
+        self.name = owner.worker
+        self.owner = owner
+        self.settings = settings
+        self.ports = ports
+        self.inbox: queue.Queue[Event] = inbox if inbox is not None else queue.Queue()
+        self.entries: dict[str, Entry] = {}
+        self.timer: WallTimer[tuple[str, str]] = WallTimer(now)
+        self.ready: list[tuple[float, str]] = []  # claim times passed, waiting for a claim slot
+        self.loaded_until: float | None = None  # tasks due up to here are in memory
+        self.loading = False
+        self.connected = False
+        self.reported_ready = False
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.next_tick = now.mono
+        self.counters = Counters()
+        self.is_dead = ports.is_dead or (lambda by: False)
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def wait_time(self, now: Instant) -> float:
+        deadline = self.timer.next_deadline()
+        until = min(self.next_tick, deadline if deadline is not None else self.next_tick)
+        return max(0.0, until - now.mono)
+
+    def step(self, now: Instant) -> None:
+        """Handle every queued event, then whatever is due at ``now``."""
+        while True:
+            try:
+                self.handle(self.inbox.get_nowait(), now)
+            except queue.Empty:
+                break
+        for kind, task_id in self.timer.pop_due(now):
+            self.fire(kind, task_id, now)
+        self.issue_claims(now)
+        if now.mono >= self.next_tick:
+            self.next_tick = now.mono + TICK
+            self.housekeeping(now)
+        self.ports.notifier.watchdog()
+
+    def run(self, clock: Any, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set and the stop sequence has finished."""
+        while True:
+            now = clock.now()
+            with contextlib.suppress(queue.Empty):
+                self.handle(self.inbox.get(timeout=self.wait_time(now)), clock.now())
+            now = clock.now()
+            if stop.is_set() and not self.stopping:
+                self.begin_stop(now)
+            self.step(now)
+            if self.stopping and self.stopped(now):
+                return
+
+    def handle(self, event: Event, now: Instant) -> None:
+        match event:
+            case Changed(doc):
+                self.observe(doc, now)
+            case Loaded():
+                self.loaded(event, now)
+            case Written():
+                self.written(event, now)
+            case Finished():
+                self.finished(event, now)
+            case Connection(up, reason):
+                if up != self.connected:
+                    log.warning("CouchDB %s%s", "connected" if up else "unreachable: ", reason)
+                self.connected = up
+            case Wake():
+                pass
+
+    # ---- documents ------------------------------------------------------------------------------
+
+    def observe(self, doc: Document, now: Instant) -> None:
+        """React to the current revision of a document, whatever its source."""
+        task_id = str(doc.get("_id"))
+        entry = self.entries.get(task_id)
+        if entry and revision_generation(doc.get("_rev")) < revision_generation(entry.doc.get("_rev")):
+            return  # an old revision replayed by the feed or a view read
+        if doc.get("_deleted") or not is_task(doc) or doc.get("worker") != self.name:
+            if entry is not None:
+                self.abandon(task_id, entry, "deleted or moved to another worker")
+            return
+        if entry is not None and entry.phase in IN_FLIGHT:
+            self.observe_in_flight(task_id, entry, doc, now)
+            return
+        try:
+            task = validate(doc)
+        except InvalidTask as error:
+            reason = error.reason
+            self.forget(task_id)
+            self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
+            return
+        self.observe_valid(task_id, doc, task.status, task.due, task.job_name, now)
+
+    def observe_valid(self, task_id: str, doc: Document, status: Status, due: float, job: str,
+                      now: Instant) -> None:
+        if status == Status.CANCEL:
+            self.forget(task_id)
+            self.submit(task_id, "cancel", doc, lambda d: cancel(d, now.wall))
+        elif status in ARM_STATUSES:
+            self.forget(task_id)
+            if self.ports.registry.resolve(job) is None:
+                reason = self.unknown_job(job)
+                self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
+            else:
+                self.submit(task_id, "acknowledge", doc, lambda d: acknowledge(d, self.owner),
+                            applied=lambda d: d.get("status") == Status.SCHEDULED.value)
+        elif status == Status.SCHEDULED:
+            self.arm(task_id, doc, due)
+        elif status == Status.RUNNING:
+            self.watch(task_id, doc, due, now)
+        elif status in TERMINAL_STATUSES:
+            self.forget(task_id)
+
+    def unknown_job(self, name: str) -> str:
+        installed = ", ".join(self.ports.registry.names()) or "none"
+        return f"unknown job {name!r}; installed jobs: {installed}"
+
+    def observe_in_flight(self, task_id: str, entry: Entry, doc: Document, now: Instant) -> None:
+        status = doc.get("status")
+        if status == Status.RUNNING.value and self.owner.owns(doc):
+            entry.doc = doc  # the echo of our own claim or renewal
+        elif status == Status.CANCEL.value or status in ARM_STATUSES:
+            entry.doc = doc
+            self.interrupt(task_id, entry, doc, now)
+        elif entry.phase == Phase.RUNNING:
+            log.warning("task %s changed to %s by someone else while its job runs", task_id, status,
+                        extra={"task_id": task_id, "status": status})
+
+    def interrupt(self, task_id: str, entry: Entry, doc: Document, now: Instant) -> None:
+        """The client canceled or rescheduled a task we hold."""
+        canceling = doc.get("status") == Status.CANCEL.value
+        if entry.phase == Phase.RUNNING and canceling and entry.context is not None:
+            log.info("canceling the running job of task %s", task_id, extra={"task_id": task_id})
+            entry.context.canceled.set()
+        elif entry.phase == Phase.CLAIMED:
+            self.timer.cancel(("start", task_id))
+            del self.entries[task_id]
+            self.observe(doc, now)
+        # RUNNING and rescheduled: the job finishes; finish() keeps the client's status, then re-arms.
+        # CLAIMING/FINISHING: the pending write conflicts, re-reads and settles it.
+
+    def arm(self, task_id: str, doc: Document, due: float) -> None:
+        if self.loaded_until is None or due > self.loaded_until:
+            self.forget(task_id)  # beyond the horizon: the view brings it back when it comes near
+            return
+        entry = self.entries.get(task_id)
+        if entry is not None and entry.phase == Phase.ARMED and entry.due == due:
+            entry.doc = doc
+            return
+        self.forget(task_id)
+        self.entries[task_id] = Entry(doc, due, Phase.ARMED)
+        self.timer.at(("claim", task_id), due - self.settings.claim_ahead)
+
+    def watch(self, task_id: str, doc: Document, due: float, now: Instant) -> None:
+        self.forget(task_id)
+        self.entries[task_id] = Entry(doc, due, Phase.WATCHING)
+        if claim_expired(doc, now.wall, self.is_dead):
+            self.make_ready(task_id, due)
+        else:
+            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + 0.05)
+
+    def forget(self, task_id: str) -> None:
+        if self.entries.pop(task_id, None) is not None:
+            for kind in ("claim", "start", "lease"):
+                self.timer.cancel((kind, task_id))
+
+    def abandon(self, task_id: str, entry: Entry, why: str) -> None:
+        if entry.phase == Phase.RUNNING and entry.context is not None:
+            log.info("task %s %s: stopping its job", task_id, why, extra={"task_id": task_id})
+            entry.context.canceled.set()
+        if entry.phase not in IN_FLIGHT:
+            self.forget(task_id)
+
+    # ---- timers, claims, starts -----------------------------------------------------------------
+
+    def fire(self, kind: str, task_id: str, now: Instant) -> None:
+        entry = self.entries.get(task_id)
+        if entry is None:
+            return
+        if kind in ("claim", "lease") and entry.phase in (Phase.ARMED, Phase.WATCHING):
+            self.make_ready(task_id, entry.due)
+        elif kind == "start" and entry.phase == Phase.CLAIMED:
+            self.start(task_id, entry, now)
+
+    def make_ready(self, task_id: str, due: float) -> None:
+        heapq.heappush(self.ready, (due, task_id))
+
+    def issue_claims(self, now: Instant) -> None:
+        limit = max(1000, self.settings.concurrency * 4)
+        in_flight = sum(1 for entry in self.entries.values() if entry.phase in IN_FLIGHT)
+        while self.ready and in_flight < limit and not self.stopping:
+            due, task_id = heapq.heappop(self.ready)
+            entry = self.entries.get(task_id)
+            if entry is None or entry.phase not in (Phase.ARMED, Phase.WATCHING) or entry.due != due:
+                continue
+            entry.phase = Phase.CLAIMING
+            in_flight += 1
+            self.submit(task_id, "claim", entry.doc, self.claim_transform(due, now),
+                        applied=self.owned_running)
+
+    def claim_transform(self, due: float, now: Instant) -> Transform:
+        return lambda doc: claim(doc, self.owner, now.wall, self.settings.lease, due, self.is_dead)
+
+    def owned_running(self, doc: Document) -> bool:
+        return doc.get("status") == Status.RUNNING.value and self.owner.owns(doc)
+
+    def start(self, task_id: str, entry: Entry, now: Instant) -> None:
+        job_name = str(entry.doc.get("job", {}).get("name"))
+        job = self.ports.registry.resolve(job_name)
+        entry.phase = Phase.RUNNING
+        entry.run_id = uuid.uuid4().hex
+        entry.context = self.context(task_id, entry, job_name)
+        if job is None:
+            self.finished(Finished(task_id, entry.run_id, unknown_job_outcome(self.unknown_job(job_name)),
+                                   now.wall, now.wall), now)
+            return
+        log.info("task %s: starting job %s", task_id, job_name,
+                 extra={"task_id": task_id, "job": job_name, "status": "running"})
+        self.ports.runner.start(job, entry.context, entry.run_id)
+
+    def context(self, task_id: str, entry: Entry, job_name: str) -> JobContext:
+        try:
+            timeout = validate(entry.doc).timeout or self.settings.default_timeout
+        except InvalidTask:
+            timeout = self.settings.default_timeout
+        return JobContext(
+            task_id=task_id, worker=self.name, job_name=job_name,
+            arguments=list(entry.doc.get("job", {}).get("arguments", [])), document=entry.doc,
+            attempt=int(entry.doc.get("attempts", 1)), timeout=timeout,
+            output_limit=self.settings.output_limit, services=self.ports.services,
+        )
+
+    # ---- answers --------------------------------------------------------------------------------
+
+    def written(self, event: Written, now: Instant) -> None:
+        request, task_id = event.request, event.request.task_id
+        entry = self.entries.get(task_id)
+        if request.purpose == "claim":
+            self.claimed(task_id, entry, event, now)
+        elif request.purpose == "renew":
+            if entry is not None and event.ok and event.doc is not None:
+                entry.doc = event.doc
+        elif request.purpose in ("finish", "release"):
+            self.settled(task_id, event, now)
+        elif event.ok and event.doc is not None:
+            self.count(request.purpose)
+            if request.purpose == "acknowledge":
+                self.observe(event.doc, now)
+        elif event.doc is not None:
+            self.observe(event.doc, now)
+
+    def claimed(self, task_id: str, entry: Entry | None, event: Written, now: Instant) -> None:
+        if entry is None or entry.phase != Phase.CLAIMING:
+            return
+        if not event.ok or event.doc is None:
+            del self.entries[task_id]
+            if event.doc is not None:
+                self.observe(event.doc, now)
+            return
+        entry.doc, entry.phase, entry.renewed = event.doc, Phase.CLAIMED, now.mono
+        if self.stopping:
+            self.release_claim(task_id, entry)
+        elif entry.due <= now.wall:
+            self.start(task_id, entry, now)
+        else:
+            self.timer.at(("start", task_id), entry.due)
+
+    def finished(self, event: Finished, now: Instant) -> None:
+        entry = self.entries.get(event.task_id)
+        if entry is None or entry.run_id != event.run_id:
+            return
+        entry.phase = Phase.FINISHING
+        if entry.shutdown:
+            interrupted = interrupted_record(event, entry.doc, self.owner)
+            self.submit(event.task_id, "release", entry.doc,
+                        lambda d: release(d, self.owner, interrupted))
+            return
+        self.ports.writer.submit(finish_request(event, entry.doc, entry.due, self.owner, self.settings))
+
+    def settled(self, task_id: str, event: Written, now: Instant) -> None:
+        self.entries.pop(task_id, None)
+        if event.request.purpose == "finish" and event.ok and event.doc is not None:
+            status = event.doc.get("status")
+            self.count(str(status))
+            log.info("task %s: %s", task_id, status, extra={"task_id": task_id, "status": status})
+        if event.doc is not None and event.doc.get("status") in ARM_STATUSES | {Status.CANCEL.value}:
+            self.observe(event.doc, now)
+
+    def count(self, status: str) -> None:
+        if status == Status.DONE.value:
+            self.counters.done += 1
+        elif status in (Status.ERR.value, "reject"):
+            self.counters.failed += 1
+        elif status in (Status.CANCELED.value, "cancel"):
+            self.counters.canceled += 1
+
+    def loaded(self, event: Loaded, now: Instant) -> None:
+        self.loading = False
+        if event.reconnect:
+            seen = {str(doc.get("_id")) for doc in event.docs}
+            for task_id, entry in list(self.entries.items()):
+                if task_id not in seen and entry.phase in (Phase.ARMED, Phase.WATCHING):
+                    self.forget(task_id)
+        self.loaded_until = max(event.until, self.loaded_until or event.until)
+        for doc in event.docs:
+            self.observe(doc, now)
+        if not self.reported_ready:
+            self.reported_ready = True
+            self.ports.notifier.ready()
+            log.info("worker %s ready: %d tasks armed", self.name, len(self.entries))
+
+    # ---- housekeeping and stop ------------------------------------------------------------------
+
+    def housekeeping(self, now: Instant) -> None:
+        horizon = self.settings.horizon
+        if self.loaded_until is not None and not self.loading and \
+                self.loaded_until < now.wall + horizon * 0.75 and not self.stopping:
+            self.loading = True
+            self.ports.writer.load(now.wall + horizon)
+        for task_id, entry in self.entries.items():
+            if entry.phase in (Phase.CLAIMED, Phase.RUNNING) and \
+                    now.mono - entry.renewed >= self.settings.lease / 3:
+                entry.renewed = now.mono
+                self.submit(task_id, "renew", entry.doc, lambda d: renew(d, self.owner, now.wall,
+                                                                         self.settings.lease))
+        self.ports.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        phases = [entry.phase for entry in self.entries.values()]
+        armed = sum(1 for phase in phases if phase in (Phase.ARMED, Phase.CLAIMED, Phase.CLAIMING))
+        running = sum(1 for phase in phases if phase == Phase.RUNNING)
+        couch = "connected" if self.connected else "unreachable"
+        return (f"{armed} armed, {running} running, {self.counters.done} done, "
+                f"{self.counters.failed} failed; CouchDB {couch}")
+
+    def begin_stop(self, now: Instant) -> None:
+        log.info("stopping: no new claims; %d jobs running", self.ports.runner.busy())
+        self.stopping = True
+        self.ports.notifier.stopping()
+        self.stop_deadline = now.mono + self.settings.grace
+        self.ready.clear()
+        for task_id, entry in list(self.entries.items()):
+            if entry.phase in (Phase.ARMED, Phase.WATCHING):
+                self.forget(task_id)
+            elif entry.phase == Phase.CLAIMED:
+                self.timer.cancel(("start", task_id))
+                self.release_claim(task_id, entry)
+
+    def release_claim(self, task_id: str, entry: Entry) -> None:
+        entry.phase = Phase.FINISHING
+        self.submit(task_id, "release", entry.doc, lambda d: release(d, self.owner))
+
+    def stopped(self, now: Instant) -> bool:
+        if now.mono >= self.stop_deadline:
+            for entry in self.entries.values():
+                if entry.phase == Phase.RUNNING and entry.context is not None and not entry.shutdown:
+                    entry.shutdown = True
+                    entry.context.canceled.set()
+        return not any(entry.phase in IN_FLIGHT for entry in self.entries.values()) and \
+            self.ports.writer.idle()
+
+    def submit(self, task_id: str, purpose: str, doc: Document, transform: Any, applied: Any = None) -> None:
+        request = WriteRequest(task_id, purpose, doc, transform)
+        if applied is not None:
+            request = WriteRequest(task_id, purpose, doc, transform, applied)
+        self.ports.writer.submit(request)
+

@@ -1,0 +1,59 @@
+"""Job outcomes as the records written into the task document (``result`` and ``history``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from after.config import WorkerConfig
+from after.events import Finished, WriteRequest
+from after.jobs import Outcome
+from after.model import Document, format_date
+from after.transitions import Owner, finish
+
+
+def unknown_job_outcome(reason: str) -> Outcome:
+    return Outcome(status="err", reason=reason)
+
+
+def outcome_word(outcome: Outcome) -> str:
+    if outcome.status == "done":
+        return "done"
+    if outcome.canceled:
+        return "canceled"
+    return "timeout" if outcome.timed_out else "failed"
+
+
+def result_record(event: Finished, doc: Document, due: float, owner: Owner) -> dict[str, Any]:
+    """Who ran it, when it started and ended, how late, the outcome and a bounded output tail."""
+    outcome = event.outcome
+    return {
+        "run": event.run_id,
+        "by": owner.label,
+        "attempt": int(doc.get("attempts", 1)),
+        "started": format_date(event.started),
+        "ended": format_date(event.ended),
+        "lateness_ms": round((event.started - due) * 1000.0, 3),
+        "outcome": outcome_word(outcome),
+        "exit_code": outcome.exit_code,
+        "reason": outcome.reason,
+        "output": outcome.output,
+    }
+
+
+def interrupted_record(event: Finished, doc: Document, owner: Owner) -> dict[str, Any]:
+    """A job stopped because the worker stopped: recorded in history, the task runs again later."""
+    record = result_record(event, doc, event.started, owner)
+    record.pop("output")
+    record.pop("lateness_ms")
+    record.update(outcome="interrupted", reason="the worker stopped before the job finished")
+    return record
+
+
+def finish_request(event: Finished, doc: Document, due: float, owner: Owner,
+                   settings: WorkerConfig) -> WriteRequest:
+    record = result_record(event, doc, due, owner)
+    return WriteRequest(
+        event.task_id, "finish", doc,
+        lambda current: finish(current, owner, record, settings.history_limit),
+        applied=lambda current: (current.get("result") or {}).get("run") == event.run_id,
+    )

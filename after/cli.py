@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, Optional
 
 import typer
 
-from after import __version__, cli_service
+from after import __version__, cli_service, config, tasks
+from after.model import Document, InvalidTask, Status
+from after.store import Conflict, Store, StoreError
 
 app = typer.Typer(
     name="after",
@@ -15,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
 )
+CONFIG_HELP = "Config file (default: $AFTER_CONFIG or /etc/after/after.toml)."
 
 
 def show_version(value: bool) -> None:
@@ -32,8 +39,156 @@ def main_options(
     """After: run named jobs at a date, driven by task documents in CouchDB."""
 
 
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"after: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_config(path: Optional[str]) -> config.Config:
+    try:
+        return config.load(path)
+    except config.ConfigError as error:
+        fail(str(error))
+
+
+@contextmanager
+def open_store(path: Optional[str]) -> Iterator[Store]:
+    """The configured CouchDB; any store or validation error becomes one line on stderr."""
+    from after.couch import CouchStore
+
+    settings = load_config(path)
+    store = CouchStore.from_config(settings.couchdb)
+    try:
+        yield store
+    except (StoreError, InvalidTask) as error:
+        fail(str(error))
+    finally:
+        store.close()
+
+
+@app.command()
+def init(config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP)) -> None:
+    """Create the database and install the design document (views, filter, validation). Idempotent."""
+    from after.database import initialize
+
+    with open_store(config_file) as store:
+        changes = initialize(store)
+    typer.echo("\n".join(changes) if changes else "nothing to do: the database is up to date")
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="Worker name (1-64 characters from A-Z a-z 0-9 _ . -)."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages too."),
+) -> None:
+    """Run the worker NAME in the foreground until Ctrl-C or SIGTERM."""
+    from after.daemon import run_worker
+    from after.logs import configure_logging
+
+    settings = load_config(config_file)
+    configure_logging(name, verbose)
+    try:
+        code = run_worker(name, settings)
+    except ValueError as error:
+        fail(str(error), 2)
+    raise typer.Exit(code)
+
+
+@app.command()
+def add(
+    worker: str = typer.Argument(..., help="Worker that runs the task."),
+    job: str = typer.Argument(..., help="Name of an installed job."),
+    arguments: Optional[list[str]] = typer.Argument(None, help="Job arguments (JSON values or strings)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Date, ISO 8601 (2030-01-31T08:00:00Z)."),
+    delay: Optional[str] = typer.Option(None, "--in", help="Delay from now: 30s, 5m, 2h, 1d, PT10M."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Job timeout, ISO 8601 (PT10M)."),
+    task_id: Optional[str] = typer.Option(None, "--id", help="Document id (default: a random one)."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Create a task: run JOB with ARGUMENTS on WORKER at a date (default: now)."""
+    with open_store(config_file) as store:
+        date = tasks.when(time.time(), at, delay)
+        doc = tasks.new_task(worker, job, list(arguments or []), date, timeout, task_id)
+        store.put(doc)
+        typer.echo(doc["_id"])
+
+
+@app.command("tasks")
+def list_tasks(
+    worker: Optional[str] = typer.Option(None, "--worker", "-w", help="Only this worker's tasks."),
+    status: Optional[str] = typer.Option(None, "--status", "-s", help="Only tasks with this status."),
+    limit: int = typer.Option(100, "--limit", "-n", help="At most this many tasks."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON documents instead of a table."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """List tasks, by worker and date."""
+    if status is not None and status not in set(Status):
+        fail(f"unknown status {status!r} (known: {', '.join(Status)})", 2)
+    with open_store(config_file) as store:
+        docs = store.tasks(worker, status, limit)
+    typer.echo(json.dumps(docs, indent=2) if as_json else tasks.table(docs))
+
+
+@app.command()
+def show(
+    task_id: str = typer.Argument(..., help="Task document id."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Print one task document as JSON."""
+    with open_store(config_file) as store:
+        typer.echo(json.dumps(fetch(store, task_id), indent=2))
+
+
+@app.command()
+def cancel(
+    task_id: str = typer.Argument(..., help="Task document id."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Cancel a task: it will not run; a running job is stopped."""
+    with open_store(config_file) as store:
+        update(store, task_id, lambda doc: tasks.with_status(doc, Status.CANCEL))
+    typer.echo(f"{task_id}: cancel requested")
+
+
+@app.command()
+def reschedule(
+    task_id: str = typer.Argument(..., help="Task document id."),
+    at: Optional[str] = typer.Option(None, "--at", help="New date, ISO 8601."),
+    delay: Optional[str] = typer.Option(None, "--in", help="New date as a delay from now: 30s, 5m, 2h."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Run a task again (also a done, failed or canceled one), at a new date or now."""
+    with open_store(config_file) as store:
+        date = tasks.when(time.time(), at, delay)
+        update(store, task_id, lambda doc: tasks.with_status(doc, Status.RESCHEDULE, date))
+    typer.echo(f"{task_id}: rescheduled")
+
+
+def fetch(store: Store, task_id: str) -> Document:
+    doc = store.get(task_id)
+    if doc is None:
+        fail(f"no task with id {task_id!r}")
+    return doc
+
+
+def update(store: Store, task_id: str, change: Callable[[Document], Document], attempts: int = 5) -> None:
+    """Apply ``change`` to the current revision; the worker may write in between, so retry on 409."""
+    for _ in range(attempts):
+        try:
+            store.put(change(fetch(store, task_id)))
+            return
+        except Conflict:
+            continue
+    fail(f"task {task_id} keeps changing; try again")
+
+
 cli_service.register(app)
 
 
 def main() -> None:
-    app()
+    app(prog_name="after")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from after.clock import Instant
 from after.config import WorkerConfig
 from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written
-from after.jobs import Job, JobContext, Registry
+from after.jobs import Job, JobContext, Registry, unknown_job_reason
 from after.model import (
     ARM_STATUSES,
     TERMINAL_STATUSES,
@@ -225,8 +225,7 @@ class Worker:
             self.forget(task_id)
 
     def unknown_job(self, name: str) -> str:
-        installed = ", ".join(self.ports.registry.names()) or "none"
-        return f"unknown job {name!r}; installed jobs: {installed}"
+        return unknown_job_reason(self.ports.registry, name)
 
     def observe_in_flight(self, task_id: str, entry: Entry, doc: Document, now: Instant) -> None:
         status = doc.get("status")

@@ -140,7 +140,7 @@ def test_overdue_tasks_run_first_oldest_due_first() -> None:
 
 
 @pytest.mark.parametrize(("job", "date", "reason"), [
-    ("missing_job", None, "unknown job 'missing_job'; installed jobs: fail, record"),
+    ("missing_job", None, "unknown job 'missing_job' (installed: fail, record)"),
     ("record", "next tuesday", "date 'next tuesday' is not ISO 8601"),
 ])
 def test_an_invalid_task_ends_err_with_a_reason_and_others_still_run(job: str, date: str | None,

@@ -1,9 +1,192 @@
-"""CLI verbs that drive systemd units: start, stop, log, list, clean (issue 3)."""
+"""CLI verbs that drive the after@NAME systemd units: start, stop, log, list, clean (issue 3).
+
+Argv comes from after.systemctl and after.journal (pure); after.process runs it. typer 0.7: no Annotated.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any, NoReturn, Optional
+
 import typer
+
+from after import instances, journal, systemctl
+from after.process import CommandMissing, RealSystem, System
+
+SYSTEM: System = RealSystem()
+NAMES = typer.Argument(..., metavar="NAME...", help="Worker names.")
+NOT_BOOTED = "systemd is not running on this machine; run the worker in the foreground: after run NAME"
+NOT_INSTALLED = "{unit} is not installed (apt install after, or make install; then systemctl daemon-reload)"
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"after: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def units_for(workers: Sequence[str]) -> list[str]:
+    try:
+        return [systemctl.unit_name(worker) for worker in workers]
+    except systemctl.InvalidName as error:
+        fail(str(error))
+
+
+def require_systemd(system: System) -> None:
+    if not system.booted():
+        fail(NOT_BOOTED)
+
+
+def states(system: System, units: Sequence[str]) -> list[dict[str, str]]:
+    result = system.run(systemctl.show(units))
+    if result.returncode != 0:
+        fail(f"systemctl show failed: {result.stderr.strip()}")
+    return systemctl.parse_show(result.stdout)
+
+
+def require_installed(system: System, units: Sequence[str]) -> None:
+    for state in states(system, units):
+        if state.get("LoadState") != "loaded":
+            fail(NOT_INSTALLED.format(unit=systemctl.TEMPLATE))
+
+
+def start_units(system: System, workers: Sequence[str], enable: bool, lines: int) -> int:
+    """Start the workers; for each that did not become active, print why and its last log lines."""
+    units = units_for(workers)
+    require_systemd(system)
+    require_installed(system, units)
+    since = f"@{system.now():.6f}"
+    system.run(systemctl.start(units, enable))
+    failed = 0
+    for state in states(system, units):
+        unit = state.get("Id", "?")
+        if systemctl.is_active(state):
+            typer.echo(f"{unit}: active, pid {state.get('MainPID', '?')}")
+            continue
+        failed += 1
+        typer.echo(f"after: {unit} failed to start: {systemctl.failure_reason(state)}", err=True)
+        tail = system.run(journal.tail(unit, lines, since)).stdout.rstrip()
+        if tail:
+            typer.echo(tail, err=True)
+    return 1 if failed else 0
+
+
+def stop_units(system: System, workers: Sequence[str], disable: bool) -> int:
+    units = units_for(workers)
+    require_systemd(system)
+    require_installed(system, units)
+    result = system.run(systemctl.stop(units, disable))
+    if result.returncode != 0:
+        fail(f"systemctl stop failed: {result.stderr.strip()}")
+    for state in states(system, units):
+        typer.echo(f"{state.get('Id', '?')}: {state.get('ActiveState', '?')}")
+    return 0
+
+
+def log_command(system: System, worker: str, options: dict[str, Any]) -> NoReturn:
+    (unit,) = units_for([worker])
+    require_systemd(system)
+    output = options.get("output")
+    if output is not None and output not in journal.OUTPUTS:
+        fail(f"unknown output format {output!r} (one of: {', '.join(journal.OUTPUTS)})")
+    mark_text = None if options.get("all") else system.read_text(journal.mark_path(worker))
+    mark = journal.parse_mark(mark_text or "")
+    argv = journal.log(
+        unit, lines=options.get("lines"), follow=bool(options.get("follow")), output=output,
+        since=journal.since_argument(options.get("since"), mark), task=options.get("task"),
+    )
+    system.replace(argv)
+
+
+def clean_command(system: System, worker: str) -> int:
+    units_for([worker])
+    now = system.now()
+    path = journal.mark_path(worker)
+    try:
+        system.write_text(path, journal.format_mark(now))
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror} (run as root)")
+    typer.echo(f"cleaned the log of {worker}: `after log {worker}` now shows only newer entries")
+    return 0
+
+
+def guarded(action: Any, *args: Any) -> None:
+    """Run a verb; a missing systemctl/journalctl becomes a one-line error, the return value the exit code."""
+    try:
+        code = action(*args)
+    except CommandMissing as error:
+        fail(f"{error}; {NOT_BOOTED}")
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
     """Add the service verbs to the main application."""
+    app.command("start")(start)
+    app.command("stop")(stop)
+    app.command("log")(log)
+    app.command("list")(list_workers)
+    app.command("clean")(clean)
+
+
+def start(
+    names: list[str] = NAMES,
+    enable: bool = typer.Option(False, "--enable", "-e", help="Also start them at every boot."),
+    lines: int = typer.Option(20, "--lines", "-n", help="Log lines to print when a worker fails to start."),
+) -> None:
+    """Start workers (after@NAME.service); waits until each reports ready."""
+    guarded(start_units, SYSTEM, names, enable, lines)
+
+
+def stop(
+    names: list[str] = NAMES,
+    disable: bool = typer.Option(False, "--disable", "-d", help="Also stop starting them at boot."),
+) -> None:
+    """Stop workers: running jobs get the configured grace period to finish."""
+    guarded(stop_units, SYSTEM, names, disable)
+
+
+def log(
+    name: str = typer.Argument(..., help="Worker name."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    lines: Optional[int] = typer.Option(None, "--lines", "-n", help="Show only the last N lines."),
+    since: Optional[str] = typer.Option(None, "--since", "-S", help="journalctl time, e.g. '1 hour ago'."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="journalctl format: short, json..."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Only the lines of this task id."),
+    everything: bool = typer.Option(False, "--all", "-a", help="Include lines from before `after clean`."),
+) -> None:
+    """Show a worker's log (journalctl -u after@NAME)."""
+    options = {"follow": follow, "lines": lines, "since": since, "output": output, "task": task}
+    guarded(log_command, SYSTEM, name, {**options, "all": everything})
+
+
+def clean(name: str = typer.Argument(..., help="Worker name.")) -> None:
+    """Clean a worker's log: `after log NAME` shows only entries written after this."""
+    guarded(clean_command, SYSTEM, name)
+
+
+def list_instances(system: System, config: Optional[str], as_json: bool) -> int:
+    require_systemd(system)
+    listed = system.run(systemctl.list_units())
+    units = systemctl.parse_list_units(listed.stdout)
+    found = states(system, units) if units else []
+    counts = system.task_counts(config) if units else None
+    now = system.now()
+    items = []
+    for state in found:
+        pid = int(state.get("MainPID") or 0)
+        items.append(instances.row(state, system.stats(pid) if pid else None, counts, now))
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+    elif not items:
+        typer.echo("no after@ workers are loaded (start one with: after start NAME)")
+    else:
+        typer.echo(instances.table(items))
+    return 0
+
+
+def list_workers(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of the table."),
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file, for the task counts."),
+) -> None:
+    """List every after@ worker: state, PID, uptime, memory, CPU and its task counts."""
+    guarded(list_instances, SYSTEM, config, as_json)

@@ -15,7 +15,20 @@ from after import instances, journal, systemctl
 from after.process import CommandMissing, RealSystem, System
 
 SYSTEM: System = RealSystem()
-NAMES = typer.Argument(..., metavar="NAME...", help="Worker names.")
+
+
+def complete_workers(incomplete: str) -> list[str]:
+    """Shell completion: the names of the loaded after@ instances."""
+    try:
+        listed = SYSTEM.run(systemctl.list_units()).stdout
+    except CommandMissing:
+        return []
+    names = (systemctl.worker_name(unit) for unit in systemctl.parse_list_units(listed))
+    return [name for name in names if name.startswith(incomplete)]
+
+
+NAMES = typer.Argument(..., metavar="NAME...", help="Worker names.", autocompletion=complete_workers)
+NAME = typer.Argument(..., help="Worker name.", autocompletion=complete_workers)
 NOT_BOOTED = "systemd is not running on this machine; run the worker in the foreground: after run NAME"
 NOT_INSTALLED = "{unit} is not installed (apt install after, or make install; then systemctl daemon-reload)"
 
@@ -146,7 +159,7 @@ def stop(
 
 
 def log(
-    name: str = typer.Argument(..., help="Worker name."),
+    name: str = NAME,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
     lines: Optional[int] = typer.Option(None, "--lines", "-n", help="Show only the last N lines."),
     since: Optional[str] = typer.Option(None, "--since", "-S", help="journalctl time, e.g. '1 hour ago'."),
@@ -159,7 +172,7 @@ def log(
     guarded(log_command, SYSTEM, name, {**options, "all": everything})
 
 
-def clean(name: str = typer.Argument(..., help="Worker name.")) -> None:
+def clean(name: str = NAME) -> None:
     """Clean a worker's log: `after log NAME` shows only entries written after this."""
     guarded(clean_command, SYSTEM, name)
 

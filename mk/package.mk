@@ -1,0 +1,59 @@
+# Debian package, plain install and the system packages the system tests need (issue 3).
+#   make system-deps   apt-get install what `make deb` and tests/system need (only what is missing)
+#   make deb           build dist/after_<version>_all.deb from packaging/debian (build tree under build/)
+#   make deb-lint      run lintian on the built package
+#   make install       PREFIX=/usr/local DESTDIR= : the program, units, man page and completion
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DEB_BUILD := build/deb
+# Debian builds use Debian's python3, whatever python3 comes first in PATH.
+DEB_PATH := /usr/sbin:/usr/bin:/sbin:/bin
+DEB_VERSION ?= $(shell $(PYTHON) packaging/debversion.py)
+
+SYSTEM_DEPS := systemd-container debootstrap zstd debian-archive-keyring dpkg-dev debhelper dh-python \
+	pybuild-plugin-pyproject python3-all python3-setuptools fakeroot
+
+.PHONY: system-deps deb deb-lint install uninstall
+check: system-deps
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "system-deps: installing" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$$missing >/dev/null; \
+	fi
+
+deb: system-deps
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src dist
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^packaging/debian/' \
+		| xargs -0 sh -c 'for f; do [ -f "$$f" ] && printf "%s\0" "$$f"; done' sh \
+		| xargs -0 cp --parents -t $(DEB_BUILD)/src
+	cp -r packaging/debian $(DEB_BUILD)/src/debian
+	$(PYTHON) packaging/debversion.py changelog $(DEB_VERSION) > $(DEB_BUILD)/src/debian/changelog
+	cd $(DEB_BUILD)/src && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b -rfakeroot >../build.log 2>&1 \
+		|| { tail -40 ../build.log; exit 1; }
+	cp $(DEB_BUILD)/after_$(DEB_VERSION)_all.deb dist/
+	@echo dist/after_$(DEB_VERSION)_all.deb
+
+deb-lint: deb
+	@dpkg-query -W -f='$${Status}\n' lintian 2>/dev/null | grep -q '^install ok installed$$' \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends lintian >/dev/null; }
+	lintian --info --display-info --pedantic $(DEB_BUILD)/after_$(DEB_VERSION)_*.changes || true
+
+install:
+	$(PYTHON) -m pip install --no-deps --prefix=$(PREFIX) $(if $(DESTDIR),--root=$(DESTDIR)) .
+	install -Dm644 systemd/after@.service $(DESTDIR)$(UNITDIR)/after@.service
+	install -Dm644 systemd/after.service $(DESTDIR)$(UNITDIR)/after.service
+	install -Dm644 systemd/after.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/after.conf
+	install -Dm644 doc/after.1 $(DESTDIR)$(PREFIX)/share/man/man1/after.1
+	install -Dm644 completion/after.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/after
+	install -Dm644 completion/after.zsh $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_after
+	install -Dm644 completion/after.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/after.fish
+	install -d $(DESTDIR)$(SYSCONFDIR)/after/jobs.d
+	[ -e $(DESTDIR)$(SYSCONFDIR)/after/after.toml ] \
+		|| install -m640 packaging/after.toml $(DESTDIR)$(SYSCONFDIR)/after/after.toml

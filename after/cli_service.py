@@ -107,6 +107,7 @@ def log_command(system: System, worker: str, options: dict[str, Any]) -> NoRetur
     argv = journal.log(
         unit, lines=options.get("lines"), follow=bool(options.get("follow")), output=output,
         since=journal.since_argument(options.get("since"), mark), task=options.get("task"),
+        pager=not options.get("no_pager"),
     )
     system.replace(argv)
 
@@ -166,10 +167,11 @@ def log(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="journalctl format: short, json..."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="Only the lines of this task id."),
     everything: bool = typer.Option(False, "--all", "-a", help="Include lines from before `after clean`."),
+    no_pager: bool = typer.Option(False, "--no-pager", help="Do not pipe the output into a pager."),
 ) -> None:
     """Show a worker's log (journalctl -u after@NAME)."""
     options = {"follow": follow, "lines": lines, "since": since, "output": output, "task": task}
-    guarded(log_command, SYSTEM, name, {**options, "all": everything})
+    guarded(log_command, SYSTEM, name, {**options, "all": everything, "no_pager": no_pager})
 
 
 def clean(name: str = NAME) -> None:

@@ -52,9 +52,12 @@ def log(
     since: str | None = None,
     output: str | None = None,
     task: str | None = None,
+    pager: bool = True,
 ) -> list[str]:
     """journalctl for one worker; ``task`` keeps only the lines of that task (its AFTER_TASK_ID field)."""
     argv = ["journalctl", f"--unit={unit}"]
+    if not pager:
+        argv.append("--no-pager")
     if lines is not None:
         argv.append(f"--lines={lines}")
     if follow:

@@ -65,7 +65,7 @@ class JournalHandler(logging.Handler):
                 SYSLOG_IDENTIFIER=SYSLOG_IDENTIFIER,
                 LOGGER=record.name,
                 CODE_FILE=record.pathname,
-                CODE_LINE=str(record.lineno),
+                CODE_LINE=record.lineno,  # systemd.journal.send formats it with {:d}
                 CODE_FUNC=record.funcName,
                 **record_fields(record, self.worker),
             )

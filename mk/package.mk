@@ -1,6 +1,7 @@
 # Debian package, plain install and the system packages the system tests need (issue 3).
 #   make system-deps   apt-get install what `make deb` and tests/system need (only what is missing)
-#   make deb           build dist/after_<version>_all.deb from packaging/debian (build tree under build/)
+#   make deb           build dist/after_<version>_all.deb from packaging/debian (build tree under build/deb)
+#                      DEB_VERSION=0.1.0+1 builds a higher version, DIST= and DEB_BUILD= move the output
 #   make deb-lint      run lintian on the built package
 #   make install       PREFIX=/usr/local DESTDIR= : the program, units, man page and completion
 
@@ -8,7 +9,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-DEB_BUILD := build/deb
+DEB_BUILD ?= build/deb
+DIST ?= dist
 # Debian builds use Debian's python3, whatever python3 comes first in PATH.
 DEB_PATH := /usr/sbin:/usr/bin:/sbin:/bin
 DEB_VERSION ?= $(shell $(PYTHON) packaging/debversion.py)
@@ -29,7 +31,7 @@ system-deps:
 	fi
 
 deb: system-deps
-	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src dist
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src $(DIST)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^packaging/debian/' \
 		| xargs -0 sh -c 'for f; do [ -f "$$f" ] && printf "%s\0" "$$f"; done' sh \
 		| xargs -0 cp --parents -t $(DEB_BUILD)/src
@@ -37,8 +39,8 @@ deb: system-deps
 	$(PYTHON) packaging/debversion.py changelog $(DEB_VERSION) > $(DEB_BUILD)/src/debian/changelog
 	cd $(DEB_BUILD)/src && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b -rfakeroot >../build.log 2>&1 \
 		|| { tail -40 ../build.log; exit 1; }
-	cp $(DEB_BUILD)/after_$(DEB_VERSION)_all.deb dist/
-	@echo dist/after_$(DEB_VERSION)_all.deb
+	cp $(DEB_BUILD)/after_$(DEB_VERSION)_all.deb $(DIST)/
+	@echo $(DIST)/after_$(DEB_VERSION)_all.deb
 
 deb-lint: deb
 	@dpkg-query -W -f='$${Status}\n' lintian 2>/dev/null | grep -q '^install ok installed$$' \

@@ -12,9 +12,9 @@ def test_plain_log() -> None:
 
 
 def test_every_option() -> None:
-    argv = journal.log("after@a.service", 50, follow=True, since="1 hour ago", output="json", task="t-1")
+    argv = journal.log("after@a.service", 50, True, "1 hour ago", output="json", task="t-1", pager=False)
     assert argv == [
-        "journalctl", "--unit=after@a.service", "--lines=50", "--follow", "--since=1 hour ago",
+        "journalctl", "--unit=after@a.service", "--no-pager", "--lines=50", "--follow", "--since=1 hour ago",
         "--output=json", "AFTER_TASK_ID=t-1",
     ]
 

@@ -18,8 +18,9 @@ class Journal:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def send(self, message: str, **fields: Any) -> None:
-        self.entries.append({"MESSAGE": message, **fields})
+    def send(self, message: str, CODE_LINE: int | None = None, **fields: Any) -> None:
+        """The signature of systemd.journal.send, which formats CODE_LINE with {:d}."""
+        self.entries.append({"MESSAGE": message, "CODE_LINE": f"{CODE_LINE:d}", **fields})
 
 
 @pytest.fixture(autouse=True)

@@ -19,11 +19,12 @@ from after.clock import Clock
 from after.events import Changed, Connection, Event, Finished, Loaded, WriteRequest, Written
 from after.jobs import Job, JobContext, Outcome
 from after.model import Document
-from after.store import Conflict, Store, Unavailable
+from after.store import Store, Unavailable
 
 log = logging.getLogger("after.worker")
 T = TypeVar("T")
 BATCH = 500
+ROUNDS = 6  # write attempts per request before it is reported as not written
 
 
 class Backoff:
@@ -157,59 +158,75 @@ class StoreWriter:
         return lambda: list(self.store.live_tasks(self.worker, until))
 
     def write_all(self, requests: list[WriteRequest]) -> None:
-        while requests:
-            seen: set[str] = set()
-            now: list[WriteRequest] = []
-            later: list[WriteRequest] = []
-            for request in requests:
-                (later if request.task_id in seen else now).append(request)
-                seen.add(request.task_id)
-            self.write_batch(now)
-            requests = later
+        """Write every request in as few round trips as possible.
 
-    def write_batch(self, requests: list[WriteRequest]) -> None:
+        Each round writes one request per document in one ``_bulk_docs``; the conflicted ones are
+        re-read together in one request, and the next round applies their transforms again.
+        """
+        pending: list[tuple[WriteRequest, Document | None]] = [(request, None) for request in requests]
+        for _ in range(ROUNDS):
+            if not pending:
+                return
+            pending = self.write_round(pending)
+            if pending:
+                fresh = self.retrying(self.reader_of([request.task_id for request, _ in pending]))
+                pending = [(request, latest) for (request, _), latest in zip(pending, fresh, strict=True)]
+        for request, latest in pending:
+            self.inbox.put(Written(request, False, latest))
+
+    def write_round(self, pending: list[tuple[WriteRequest, Document | None]]
+                    ) -> list[tuple[WriteRequest, Document | None]]:
+        """One bulk write; returns what must be re-read and tried again."""
+        again: list[tuple[WriteRequest, Document | None]] = []
         prepared: list[tuple[WriteRequest, Document]] = []
-        for request in requests:
+        seen: set[str] = set()
+        for request, latest in pending:
+            if request.task_id in seen:  # one write per document per round
+                again.append((request, latest))
+                continue
+            seen.add(request.task_id)
+            new = self.prepare(request, latest, again)
+            if new is not None:
+                prepared.append((request, new))
+        if prepared:
+            results = self.retrying(lambda: self.store.bulk_write([doc for _, doc in prepared]))
+            for (request, new), result in zip(prepared, results, strict=True):
+                if result.ok:
+                    self.inbox.put(Written(request, True, {**new, "_rev": result.rev}))
+                elif result.error == "conflict":
+                    again.append((request, None))
+                else:
+                    log.error("CouchDB refused the %s of task %s: %s", request.purpose, request.task_id,
+                              result.reason, extra={"task_id": request.task_id})
+                    self.inbox.put(Written(request, False, None))
+        return again
+
+    def prepare(self, request: WriteRequest, latest: Document | None,
+                again: list[tuple[WriteRequest, Document | None]]) -> Document | None:
+        """The document to write, or None when the request is settled (or must be re-read first)."""
+        if latest is None:  # first round: the loop's copy, which may be stale
             new = request.transform(request.base)
             if new is None:
-                self.settle(request)
-            else:
-                prepared.append((request, new))
-        if not prepared:
-            return
-        results = self.retrying(lambda: self.store.bulk_write([doc for _, doc in prepared]))
-        for (request, new), result in zip(prepared, results, strict=True):
-            if result.ok:
-                self.inbox.put(Written(request, True, {**new, "_rev": result.rev}))
-            elif result.error == "conflict":
-                self.settle(request)
-            else:
-                log.error("CouchDB refused the %s of task %s: %s", request.purpose, request.task_id,
-                          result.reason, extra={"task_id": request.task_id})
-                self.inbox.put(Written(request, False, None))
+                again.append((request, None))
+            return new
+        if latest.get("_deleted"):
+            self.inbox.put(Written(request, False, None))
+            return None
+        if request.applied(latest):
+            self.inbox.put(Written(request, True, latest))
+            return None
+        new = request.transform(latest)
+        if new is None:
+            self.inbox.put(Written(request, False, latest))
+        return new
 
-    def settle(self, request: WriteRequest, attempts: int = 5) -> None:
-        """Re-read the document and apply the request to it, until it holds or no longer applies."""
-        latest: Document | None = None
-        for _ in range(attempts):
-            latest = self.retrying(lambda: self.store.get(request.task_id))
-            if latest is None or request.applied(latest):
-                self.inbox.put(Written(request, latest is not None, latest))
-                return
-            new = request.transform(latest)
-            if new is None:
-                self.inbox.put(Written(request, False, latest))
-                return
-            try:
-                rev = self.retrying(self.putter(new))
-            except Conflict:
-                continue
-            self.inbox.put(Written(request, True, {**new, "_rev": rev}))
-            return
-        self.inbox.put(Written(request, False, latest))
+    def reader_of(self, task_ids: list[str]) -> Callable[[], list[Document | None]]:
+        def read() -> list[Document | None]:
+            found = self.store.get_many(task_ids)
+            return [doc if doc is not None else {"_id": task_id, "_deleted": True}
+                    for task_id, doc in zip(task_ids, found, strict=True)]
 
-    def putter(self, doc: Document) -> Callable[[], str]:
-        return lambda: self.store.put(doc)
+        return read
 
     def retrying(self, action: Callable[[], T]) -> T:
         failed = False

@@ -69,6 +69,9 @@ class Store(Protocol):
     def get(self, doc_id: str) -> Document | None:
         """The current revision of a document, or None when missing or deleted."""
 
+    def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
+        """The current revisions of many documents in one request, in order (None: missing or deleted)."""
+
     def put(self, doc: Document) -> str:
         """Write ``doc`` (with ``_id``, and ``_rev`` when updating); return the new revision.
 
@@ -119,8 +122,13 @@ def live_view_key(doc: Document) -> float | None:
     """
     if not isinstance(doc.get("worker"), str) or "job" not in doc:
         return None
-    if doc.get("status") not in LIVE_STATUSES:
+    if not isinstance(doc.get("status"), str) or doc["status"] not in LIVE_STATUSES:
         return None
+    return due_key(doc)
+
+
+def due_key(doc: Document) -> float:
+    """Due date in epoch milliseconds as the views key it: 0 when the date does not parse."""
     try:
         return parse_date(doc.get("date")) * 1000.0
     except InvalidTask:
@@ -165,6 +173,9 @@ class MemoryStore:
         with self.condition:
             doc = self.documents.get(doc_id)
             return None if doc is None or doc.get("_deleted") else copy.deepcopy(doc)
+
+    def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
+        return [self.get(doc_id) for doc_id in doc_ids]
 
     def put(self, doc: Document) -> str:
         result = self.bulk_write([doc])[0]
@@ -222,7 +233,8 @@ class MemoryStore:
             found = [copy.deepcopy(doc) for doc in self.documents.values()
                      if "worker" in doc and "job" in doc and not doc.get("_deleted")
                      and worker in (None, doc.get("worker")) and status in (None, doc.get("status"))]
-        found.sort(key=lambda doc: (str(doc.get("worker")), str(doc.get("date")), doc["_id"]))
+        # the order of the listing views: worker, then due date, then id
+        found.sort(key=lambda doc: (str(doc.get("worker")), due_key(doc), doc["_id"]))
         return found[:limit]
 
     def status_counts(self, worker: str | None = None) -> dict[str, dict[str, int]]:

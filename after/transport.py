@@ -18,7 +18,7 @@ NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 def no_delay_transport(**options: Any) -> httpx.HTTPTransport:
     try:
-        return httpx.HTTPTransport(socket_options=[NO_DELAY], **options)
+        return httpx.HTTPTransport(socket_options=[NO_DELAY], **options)  # type: ignore[call-arg]
     except TypeError:  # httpx < 0.25
         transport = httpx.HTTPTransport(**options)
         pool = getattr(transport, "_pool", None)

@@ -174,8 +174,10 @@ class Worker:
             case Finished():
                 self.finished(event, now)
             case Connection(up, reason):
-                if up != self.connected:
-                    log.warning("CouchDB %s%s", "connected" if up else "unreachable: ", reason)
+                if up and not self.connected:
+                    log.info("CouchDB connected")
+                elif self.connected and not up:
+                    log.warning("CouchDB unreachable: %s", reason)
                 self.connected = up
             case Wake():
                 pass

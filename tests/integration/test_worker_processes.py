@@ -1,0 +1,121 @@
+"""Real `after run` processes against the real CouchDB-protocol server. Side effects are counted
+in a file the jobs append to, never inferred from statuses."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from after.model import parse_date
+from tests.integration.deployment import Deployment
+from tests.server import PouchServer, start_server
+
+pytestmark = pytest.mark.couch
+
+
+@pytest.fixture
+def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment]:
+    deployed = Deployment(couch_server, tmp_path)
+    yield deployed
+    deployed.stop_all()
+
+
+def test_the_original_example_document_runs_and_ends_done(deployment: Deployment) -> None:
+    deployment.install("start_campaign", "#!/bin/sh\necho \"$AFTER_TASK_ID $*\" >> {}\n".format(
+        deployment.ran_log))
+    deployment.start_worker()
+    deployment.store.put({"_id": "example", "worker": "manobi", "date": "2011-10-12",
+                          "job": {"name": "start_campaign", "arguments": [2, 3, "teste"]},
+                          "status": "waiting"})
+    deployment.wait_status(["example"], "done")
+    assert deployment.ran_log.read_text() == "example 2 3 teste\n"
+    result = deployment.doc("example")["result"]
+    assert result["outcome"] == "done" and result["exit_code"] == 0
+
+
+def test_reschedule_and_cancel_of_scheduled_tasks(deployment: Deployment) -> None:
+    worker = deployment.start_worker()
+    deployment.add([deployment.task("later", 60.0), deployment.task("never", 3.0)])
+    deployment.wait_status(["later", "never"], "scheduled")
+    later, never = deployment.doc("later"), deployment.doc("never")
+    deployment.store.put({**later, "status": "reschedule", "date": deployment.task("x", 1.0)["date"]})
+    deployment.store.put({**never, "status": "cancel"})
+    deployment.wait_status(["later"], "done")
+    deployment.wait_status(["never"], "canceled")
+    time.sleep(3.0)  # past the canceled task's old date
+    assert deployment.ran() == {"later": 1}
+    assert worker.alive()
+
+
+def test_cancel_of_a_running_job_terminates_it(deployment: Deployment) -> None:
+    deployment.start_worker()
+    deployment.add([deployment.task("long", 0.0, job="sleepy", arguments=[300])])
+    pid_file = deployment.directory / "long.pid"
+    deployment.wait_until(pid_file.exists, 20.0, "the job to start")
+    pid = int(pid_file.read_text())
+    deployment.store.put({**deployment.doc("long"), "status": "cancel"})
+    deployment.wait_status(["long"], "canceled")
+    doc = deployment.doc("long")
+    assert doc["result"]["outcome"] == "canceled"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_thousand_tasks_due_within_ten_seconds_each_run_exactly_once(deployment: Deployment) -> None:
+    deployment.start_worker()
+    ids = [f"t{number:04d}" for number in range(1000)]
+    deployment.add([deployment.task(task_id, 2.0 + random.uniform(0, 10)) for task_id in ids])
+    deployment.wait_status(ids, "done", timeout=90.0)
+    assert deployment.ran() == {task_id: 1 for task_id in ids}
+
+
+def test_kill_9_then_restart_runs_everything_overdue_first_in_date_order(deployment: Deployment) -> None:
+    deployment.write_config({"concurrency": 1, "lease": 60.0, "claim_ahead": 1.0})
+    first = deployment.start_worker()
+    deployment.add([deployment.task("long", 0.0, job="sleepy", arguments=[30])])
+    deployment.wait_until((deployment.directory / "long.pid").exists, 20.0, "the long job to start")
+    first.kill()
+    offsets = [-50.0, -10.0, -40.0, -20.0, -30.0]
+    overdue = [f"overdue{number}" for number in range(len(offsets))]
+    deployment.add([deployment.task(task_id, offset) for task_id, offset in zip(overdue, offsets, strict=True)])
+    deployment.start_worker()  # same host, the old pid is dead: no need to wait out the 60 s lease
+    deployment.install("sleepy", "#!/bin/sh\necho \"$AFTER_TASK_ID\" >> {}\n".format(deployment.ran_log))
+    deployment.wait_status([*overdue, "long"], "done", timeout=60.0)
+    by_start = sorted(overdue, key=lambda task_id: deployment.doc(task_id)["result"]["started"])
+    assert by_start == sorted(overdue, key=lambda task_id: parse_date(deployment.doc(task_id)["date"]))
+    long = deployment.doc("long")
+    assert long["attempts"] == 2
+    assert long["history"][0]["outcome"] == "interrupted"
+    assert long["history"][0]["by"].endswith(f":{first.pid}")
+
+
+def test_two_processes_with_one_name_run_2000_tasks_exactly_once(deployment: Deployment) -> None:
+    first, second = deployment.start_worker(), deployment.start_worker()
+    ids = [f"t{number:04d}" for number in range(2000)]
+    deployment.add([deployment.task(task_id, 3.0 + random.uniform(0, 10)) for task_id in ids])
+    deployment.wait_status(ids, "done", timeout=120.0)
+    assert deployment.ran() == {task_id: 1 for task_id in ids}
+    assert first.alive() and second.alive()
+
+
+def test_couchdb_killed_and_restarted_mid_run_loses_nothing(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "couch")
+    deployment = Deployment(server, tmp_path / "deployment")
+    try:
+        worker = deployment.start_worker()
+        ids = [f"t{number:03d}" for number in range(300)]
+        deployment.add([deployment.task(task_id, 1.0 + number * 0.03) for number, task_id in enumerate(ids)])
+        time.sleep(4.0)
+        server.restart(kill=True)
+        time.sleep(2.0)
+        server.restart(kill=True)
+        deployment.wait_status(ids, "done", timeout=90.0)
+        assert deployment.ran() == {task_id: 1 for task_id in ids}
+        assert worker.alive()
+    finally:
+        deployment.stop_all()
+        server.close()

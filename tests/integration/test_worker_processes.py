@@ -26,8 +26,7 @@ def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment
 
 
 def test_the_original_example_document_runs_and_ends_done(deployment: Deployment) -> None:
-    deployment.install("start_campaign", "#!/bin/sh\necho \"$AFTER_TASK_ID $*\" >> {}\n".format(
-        deployment.ran_log))
+    deployment.install("start_campaign", f"#!/bin/sh\necho \"$AFTER_TASK_ID $*\" >> {deployment.ran_log}\n")
     deployment.start_worker()
     deployment.store.put({"_id": "example", "worker": "manobi", "date": "2011-10-12",
                           "job": {"name": "start_campaign", "arguments": [2, 3, "teste"]},
@@ -81,9 +80,9 @@ def test_kill_9_then_restart_runs_everything_overdue_first_in_date_order(deploym
     first.kill()
     offsets = [-50.0, -10.0, -40.0, -20.0, -30.0]
     overdue = [f"overdue{number}" for number in range(len(offsets))]
-    deployment.add([deployment.task(task_id, offset) for task_id, offset in zip(overdue, offsets, strict=True)])
+    deployment.add([deployment.task(name, offset) for name, offset in zip(overdue, offsets, strict=True)])
     deployment.start_worker()  # same host, the old pid is dead: no need to wait out the 60 s lease
-    deployment.install("sleepy", "#!/bin/sh\necho \"$AFTER_TASK_ID\" >> {}\n".format(deployment.ran_log))
+    deployment.install("sleepy", f"#!/bin/sh\necho \"$AFTER_TASK_ID\" >> {deployment.ran_log}\n")
     deployment.wait_status([*overdue, "long"], "done", timeout=60.0)
     by_start = sorted(overdue, key=lambda task_id: deployment.doc(task_id)["result"]["started"])
     assert by_start == sorted(overdue, key=lambda task_id: parse_date(deployment.doc(task_id)["date"]))

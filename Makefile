@@ -31,6 +31,7 @@ venv: $(STAMP)
 server: node_modules/.installed
 
 demo: $(STAMP) node_modules/.installed
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	$(BIN)/python -m tests.demo
 
 lint: $(STAMP)

@@ -18,7 +18,7 @@ DEB_VERSION ?= $(shell $(PYTHON) packaging/debversion.py)
 SYSTEM_DEPS := systemd-container debootstrap zstd debian-archive-keyring dpkg-dev debhelper dh-python \
 	pybuild-plugin-pyproject python3-all python3-setuptools fakeroot
 
-.PHONY: system-deps deb deb-lint install uninstall
+.PHONY: system-deps deb deb-lint install
 check: system-deps
 
 system-deps:
@@ -49,13 +49,15 @@ deb-lint: deb
 
 install:
 	$(PYTHON) -m pip install --no-deps --prefix=$(PREFIX) $(if $(DESTDIR),--root=$(DESTDIR)) .
-	install -Dm644 systemd/after@.service $(DESTDIR)$(UNITDIR)/after@.service
-	install -Dm644 systemd/after.service $(DESTDIR)$(UNITDIR)/after.service
+	for unit in after@.service after.service; do \
+		sed 's#/usr/bin/after #$(PREFIX)/bin/after #' systemd/$$unit \
+		| install -Dm644 /dev/stdin $(DESTDIR)$(UNITDIR)/$$unit || exit 1; done
 	install -Dm644 systemd/after.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/after.conf
 	install -Dm644 doc/after.1 $(DESTDIR)$(PREFIX)/share/man/man1/after.1
-	install -Dm644 completion/after.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/after
-	install -Dm644 completion/after.zsh $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_after
-	install -Dm644 completion/after.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/after.fish
+	install -Dm644 completion/bash/after $(DESTDIR)$(PREFIX)/share/bash-completion/completions/after
+	install -Dm644 completion/zsh/_after $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_after
+	install -Dm644 completion/fish/after.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/after.fish
 	install -d $(DESTDIR)$(SYSCONFDIR)/after/jobs.d
 	[ -e $(DESTDIR)$(SYSCONFDIR)/after/after.toml ] \
-		|| install -m640 packaging/after.toml $(DESTDIR)$(SYSCONFDIR)/after/after.toml
+		|| install -m644 packaging/after.toml $(DESTDIR)$(SYSCONFDIR)/after/after.toml
+	@echo "installed; then as root: systemd-sysusers && systemctl daemon-reload && after init && after start NAME"

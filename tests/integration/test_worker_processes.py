@@ -118,3 +118,40 @@ def test_couchdb_killed_and_restarted_mid_run_loses_nothing(tmp_path: Path) -> N
     finally:
         deployment.stop_all()
         server.close()
+
+
+def test_a_long_job_keeps_its_lease_so_a_second_process_never_takes_it(deployment: Deployment) -> None:
+    deployment.write_config({"concurrency": 4, "lease": 1.5, "claim_ahead": 0.5})
+    first, second = deployment.start_worker(), deployment.start_worker()
+    ids = ["long1", "long2", "long3"]
+    deployment.add([deployment.task(task_id, 1.0, job="sleepy", arguments=[5]) for task_id in ids])
+    deployment.wait_status(ids, "done", timeout=60.0)
+    assert deployment.ran() == {task_id: 1 for task_id in ids}
+    assert all(deployment.doc(task_id)["attempts"] == 1 for task_id in ids)
+    assert first.alive() and second.alive()
+
+
+def test_sigterm_lets_a_running_job_finish_within_the_grace_period(deployment: Deployment) -> None:
+    worker = deployment.start_worker()
+    deployment.add([deployment.task("short", 0.0, job="sleepy", arguments=[2]),
+                    deployment.task("later", 30.0)])
+    deployment.wait_until((deployment.directory / "short.pid").exists, 20.0, "the job to start")
+    assert worker.terminate() == 0
+    assert deployment.doc("short")["status"] == "done"
+    assert deployment.doc("later")["status"] == "scheduled"
+
+
+def test_sigterm_releases_a_job_that_outlives_the_grace_period(deployment: Deployment) -> None:
+    deployment.write_config({"grace": 1.0, "claim_ahead": 5.0})
+    worker = deployment.start_worker()
+    deployment.add([deployment.task("stuck", 0.0, job="sleepy", arguments=[300]),
+                    deployment.task("claimed", 3.0)])
+    deployment.wait_until((deployment.directory / "stuck.pid").exists, 20.0, "the job to start")
+    deployment.wait_until(lambda: deployment.doc("claimed")["status"] == "running", 20.0, "the claim")
+    pid = int((deployment.directory / "stuck.pid").read_text())
+    assert worker.terminate() == 0
+    stuck, claimed = deployment.doc("stuck"), deployment.doc("claimed")
+    assert stuck["status"] == "scheduled" and stuck["history"][-1]["outcome"] == "interrupted"
+    assert claimed["status"] == "scheduled" and claimed["attempts"] == 0  # released, never started
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert deployment.ran() == {}

@@ -154,3 +154,4 @@ def test_purge_leaves_no_unit_running(machine: Container) -> None:
     assert [line for line in listed.splitlines() if " active " in line] == []
     assert machine.run(["test", "-e", "/lib/systemd/system/after@.service"], check=False).returncode == 1
     assert machine.run(["test", "-e", "/etc/after/after.toml"], check=False).returncode == 1
+    assert machine.run(["test", "-e", "/var/lib/after"], check=False).returncode == 1

@@ -61,6 +61,11 @@ def test_list_shows_pid_memory_and_counts(machine: Container) -> None:
     assert line.split()[:3] == [WORKER, "active", str(row["pid"])]
 
 
+def test_shell_completion_offers_the_running_workers(machine: Container) -> None:
+    script = "COMP_WORDS='after log ma' COMP_CWORD=2 _AFTER_COMPLETE=complete_bash after"
+    assert machine.sh(script).stdout.split() == [WORKER]
+
+
 def test_log_shows_the_tasks_lines_with_structured_fields(machine: Container) -> None:
     assert "first" in machine.run(["after", "log", WORKER, "--no-pager"]).stdout
     text = machine.run(["after", "log", WORKER, "--task", "first", "-o", "json"]).stdout

@@ -1,0 +1,318 @@
+"""``CouchStore``: the ``Store`` contract over CouchDB's HTTP API. The only module that speaks HTTP.
+
+Written against Apache CouchDB 3.x; tested against pouchdb-server 4.2.0. The pouchdb workarounds are
+marked "pouchdb:" and are harmless against CouchDB. The password lives only inside the HTTP client's
+auth object: it is never part of a URL, an exception message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from after.config import CouchConfig
+from after.design import DESIGN_ID
+from after.model import Document
+from after.store import Change, Conflict, Forbidden, StoreError, Unavailable, WriteResult, strip_meta
+
+log = logging.getLogger(__name__)
+
+JSON_HEADERS = {"Accept": "application/json"}  # pouchdb: answers text/plain without it
+DESIGN = DESIGN_ID.split("/", 1)[1]
+
+
+def doc_path(doc_id: str) -> str:
+    """The URL path of a document id; ``_design/`` and ``_local/`` keep their slash."""
+    for prefix in ("_design/", "_local/"):
+        if doc_id.startswith(prefix):
+            return prefix + quote(doc_id[len(prefix):], safe="")
+    return quote(doc_id, safe="")
+
+
+def public_url(url: str) -> str:
+    """``url`` without any user:password part, for messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
+
+
+def reason_of(response: httpx.Response) -> str:
+    """The ``reason`` (or ``error``) of a CouchDB error body, else the HTTP status line."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return str(body.get("reason") or body.get("error") or response.reason_phrase)
+    return f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+class CouchStore:
+    """A ``Store`` on one CouchDB database, through one ``httpx.Client``."""
+
+    def __init__(
+        self, url: str, database: str, user: str | None = None, password: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = public_url(url)
+        self.database = database
+        self.user = user
+        self.timeout = timeout
+        auth = httpx.BasicAuth(user, password or "") if user is not None else None
+        self.client = httpx.Client(
+            base_url=self.url, auth=auth, headers=JSON_HEADERS, timeout=httpx.Timeout(timeout),
+        )
+        self.db_path = "/" + quote(database, safe="")
+
+    @classmethod
+    def from_config(cls, config: CouchConfig) -> CouchStore:
+        return cls(config.url, config.database, config.user, config.password, config.timeout)
+
+    def __repr__(self) -> str:
+        return f"CouchStore(url={self.url!r}, database={self.database!r}, user={self.user!r})"
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, ok: Sequence[int] = (), **kwargs: Any) -> httpx.Response:
+        """One request with the error mapping of the contract; statuses in ``ok`` are returned as is."""
+        kwargs.setdefault("timeout", httpx.Timeout(self.timeout))
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise self.unavailable(error) from None
+        return self.check(response, ok)
+
+    def unavailable(self, error: Exception) -> Unavailable:
+        kind = type(error).__name__
+        return Unavailable(f"CouchDB at {self.url} is unavailable ({kind}: {error})")
+
+    def check(self, response: httpx.Response, ok: Sequence[int] = ()) -> httpx.Response:
+        status = response.status_code
+        if status < 400 or status in ok:
+            return response
+        where = f"{response.request.method} {self.database}"
+        if status == 409:
+            raise Conflict(f"{where}: {reason_of(response)}")
+        if status in (401, 403):  # pouchdb: 401 where CouchDB says 403
+            raise Forbidden(reason_of(response))
+        if status >= 500:
+            raise Unavailable(f"CouchDB at {self.url} failed: HTTP {status} ({reason_of(response)})")
+        raise StoreError(f"{where}: HTTP {status} ({reason_of(response)})")
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise Unavailable(f"CouchDB at {self.url} answered {path} with something not JSON") from None
+
+    def view(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of a view; keys and booleans are JSON-encoded as CouchDB wants them."""
+        query = {key: value if isinstance(value, str) and key == "startkey_docid" else json.dumps(value)
+                 for key, value in params.items()}
+        body = self.json("GET", f"{self.db_path}/_design/{DESIGN}/_view/{name}", params=query)
+        rows: list[dict[str, Any]] = body.get("rows", []) if isinstance(body, dict) else []
+        return rows
+
+    # -- database -----------------------------------------------------------------------------
+
+    def create_database(self) -> bool:
+        response = self.request("PUT", self.db_path, ok=(412,))
+        return response.status_code != 412
+
+    def security(self) -> Document:
+        """The database's ``_security`` object (``{}`` when none is set)."""
+        body = self.json("GET", f"{self.db_path}/_security")
+        return body if isinstance(body, dict) else {}
+
+    def set_security(self, security: Document) -> None:
+        self.request("PUT", f"{self.db_path}/_security", json=security)
+
+    def install_design(self, design: Document) -> bool:
+        current = self.get(design["_id"])
+        if current is not None and strip_meta(current) == strip_meta(design):
+            return False
+        self.put({**strip_meta(design), "_rev": current["_rev"]} if current else strip_meta(design))
+        log.info("installed %s in %s", design["_id"], self.database)
+        return True
+
+    def update_seq(self) -> str:
+        return str(self.json("GET", self.db_path)["update_seq"])
+
+    def compact(self) -> None:
+        # CouchDB wants a JSON content type on _compact (415 otherwise).
+        self.request("POST", f"{self.db_path}/_compact", json={})
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> Document | None:
+        response = self.request("GET", f"{self.db_path}/{doc_path(doc_id)}", ok=(404,))
+        if response.status_code == 404:
+            return None
+        doc: Document = response.json()
+        return doc
+
+    def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
+        """One ``_all_docs`` request with the ids in the body; deleted and missing documents are None."""
+        if not doc_ids:
+            return []
+        body = self.json("POST", f"{self.db_path}/_all_docs", params={"include_docs": "true"},
+                         json={"keys": list(doc_ids)})
+        found = {row.get("key"): row.get("doc") for row in body.get("rows", []) if isinstance(row, dict)}
+        return [found.get(doc_id) if isinstance(found.get(doc_id), dict) else None for doc_id in doc_ids]
+
+    def put(self, doc: Document) -> str:
+        if doc.get("_id"):
+            body = self.json("PUT", f"{self.db_path}/{doc_path(str(doc['_id']))}", json=doc)
+        else:
+            body = self.json("POST", self.db_path, json=doc)
+        return str(body["rev"])
+
+    def bulk_write(self, docs: Sequence[Document]) -> list[WriteResult]:
+        # 417: CouchDB's answer when validate_doc_update refused some; the body still lists each.
+        response = self.request("POST", f"{self.db_path}/_bulk_docs", json={"docs": list(docs)}, ok=(417,))
+        return [WriteResult(str(row.get("id")), rev=row.get("rev"), error=row.get("error"),
+                            reason=row.get("reason")) for row in in_request_order(docs, response.json())]
+
+    # -- views --------------------------------------------------------------------------------
+
+    def live_tasks(
+        self, worker: str, until: float | None = None, page_size: int = 500
+    ) -> Iterator[Document]:
+        end: list[Any] = [worker, until * 1000.0 if until is not None else {}]
+        yield from self.paged("live", [worker], end, page_size)
+
+    def paged(self, view: str, start: list[Any], end: list[Any], page_size: int) -> Iterator[Document]:
+        """All documents of a key range, ``page_size`` rows per request (startkey/startkey_docid)."""
+        page_size = max(1, page_size)
+        params: dict[str, Any] = {"startkey": start, "endkey": end, "include_docs": True}
+        tied = 0  # rows already yielded whose key is the next page's start key
+        while True:
+            params["limit"] = page_size + 1 + tied
+            rows = drop_before_docid(self.view(view, **params), params)
+            for row in rows[:page_size]:
+                if isinstance(row.get("doc"), dict):
+                    yield row["doc"]
+            if len(rows) <= page_size:
+                return
+            following = rows[page_size]
+            same = sum(1 for row in rows[:page_size] if row["key"] == following["key"])
+            tied = same + (tied if following["key"] == params["startkey"] else 0)
+            params.update(startkey=following["key"], startkey_docid=following["id"])
+
+    def tasks(
+        self, worker: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Document]:
+        if worker is not None and status is not None:
+            view, start = "by_worker_status", [worker, status]
+        elif worker is not None:
+            view, start = "by_worker", [worker]
+        elif status is not None:
+            view, start = "by_status", [status]
+        else:
+            view, start = "by_worker", []
+        end = [*start, {}] if start else [{}]
+        rows = self.view(view, startkey=start or None, endkey=end, include_docs=True, limit=limit)
+        return [row["doc"] for row in rows if isinstance(row.get("doc"), dict)]
+
+    def status_counts(self, worker: str | None = None) -> dict[str, dict[str, int]]:
+        span: dict[str, Any] = {"startkey": [worker], "endkey": [worker, {}]} if worker is not None else {}
+        counts: dict[str, dict[str, int]] = {}
+        for row in self.view("counts", group=True, **span):
+            row_worker, status = row["key"]
+            by_status = counts.setdefault(str(row_worker), {})
+            by_status[str(status)] = by_status.get(str(status), 0) + int(row["value"])
+        return counts
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def changes(self, worker: str, since: str, heartbeat: float = 10.0) -> Iterator[Change | None]:
+        params = {"feed": "continuous", "heartbeat": str(max(1, int(heartbeat * 1000))),
+                  "include_docs": "true", "since": since, "filter": f"{DESIGN}/tasks", "worker": worker}
+        # pouchdb: gzips (and so buffers) the stream unless asked for identity; CouchDB never gzips.
+        headers = {"Accept-Encoding": "identity"}
+        timeout = httpx.Timeout(self.timeout, read=heartbeat * 1.5 + 1.0)
+        try:
+            with self.client.stream("GET", f"{self.db_path}/_changes", params=params, headers=headers,
+                                    timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self.check(response)
+                yield from self.feed_lines(response)
+        except httpx.HTTPError as error:
+            raise self.unavailable(error) from None
+        raise Unavailable(f"CouchDB at {self.url} closed the changes feed")
+
+    def feed_lines(self, response: httpx.Response) -> Iterator[Change | None]:
+        buffer = b""
+        for chunk in response.iter_bytes():
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if not line.strip():
+                    yield None  # heartbeat
+                    continue
+                change = parse_change(line)
+                if change is None:  # last_seq: the feed ended
+                    return
+                yield change
+
+
+def drop_before_docid(rows: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows from ``startkey_docid`` on.
+
+    pouchdb: ignores ``startkey_docid`` and starts at the first row with ``startkey``; ``paged`` asks
+    for that many more rows (only when keys tie, so rarely), and here they are dropped. CouchDB starts
+    at the document itself, so nothing is dropped.
+    """
+    if "startkey_docid" not in params:
+        return rows
+    for index, row in enumerate(rows):
+        if row["key"] != params["startkey"]:
+            break
+        if row["id"] == params["startkey_docid"]:
+            return rows[index:]
+    return rows
+
+
+def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``_bulk_docs`` rows in the order of ``docs``.
+
+    pouchdb: lists failed documents after the successful ones; CouchDB keeps the request order, for
+    which this is the identity. Rows are matched by id; documents without one take the other rows in turn.
+    """
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_id.setdefault(str(row.get("id")), []).append(row)
+    named = {str(doc["_id"]) for doc in docs if doc.get("_id")}
+    unnamed = [row for row in rows if str(row.get("id")) not in named]
+    missing = {"error": "unknown", "reason": "the server sent no result for this document"}
+    ordered = []
+    for doc in docs:
+        key = str(doc["_id"]) if doc.get("_id") else None
+        if key is not None and by_id.get(key):
+            ordered.append(by_id[key].pop(0))
+        else:
+            ordered.append(unnamed.pop(0) if unnamed else {"id": key, **missing})
+    return ordered
+
+
+def parse_change(line: bytes) -> Change | None:
+    """A continuous-feed row as a Change; None for the closing ``last_seq`` row."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        raise Unavailable("the changes feed sent a line that is not JSON") from None
+    if "id" not in row:
+        return None
+    doc = row.get("doc")
+    return Change(seq=str(row["seq"]), id=str(row["id"]), deleted=bool(row.get("deleted")),
+                  doc=doc if isinstance(doc, dict) else None)

@@ -90,8 +90,8 @@ DATE_JS = PY_REPR_JS + fill(r"""
     if (h > 23) { return dateError(text, 'hour must be in 0..23'); }
     if (mi > 59) { return dateError(text, 'minute must be in 0..59'); }
     if (s > 59) { return dateError(text, 'second must be in 0..59'); }
-    var shift = y < 100 ? 400 : 0;
-    var utc = Date.UTC(y + shift, mo - 1, d, h, mi, s) - shift * 12622780800000;
+    var utc = y < 100 ? Date.UTC(y + 400, mo - 1, d, h, mi, s) - 12622780800000
+                      : Date.UTC(y, mo - 1, d, h, mi, s);
     var seconds = utc / 1000 - offset;
     var fraction = m[7] ? parseFloat('0.' + m[7]) : 0;
     return {ms: (seconds + fraction) * 1000};

@@ -151,6 +151,12 @@ class CouchStore:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> CouchStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- documents ----------------------------------------------------------------------------
 
     def get(self, doc_id: str) -> Document | None:

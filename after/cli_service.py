@@ -9,7 +9,6 @@ import json
 from collections.abc import Sequence
 from typing import Any, NoReturn, Optional
 
-import click
 import typer
 
 from after import instances, journal, systemctl
@@ -18,8 +17,9 @@ from after.process import CommandMissing, RealSystem, System
 SYSTEM: System = RealSystem()
 
 
-def complete_workers(context: click.Context, parameter: click.Parameter, incomplete: str) -> list[str]:
-    """Shell completion (click's shell_complete): the names of the loaded after@ instances."""
+def complete_workers(incomplete: str) -> list[str]:
+    """Shell completion: the names of the loaded after@ instances. typer 0.7 forwards ``autocompletion=``
+    to click (with a DeprecationWarning of its own) but drops ``shell_complete=``."""
     try:
         listed = SYSTEM.run(systemctl.list_units()).stdout
     except CommandMissing:
@@ -28,8 +28,8 @@ def complete_workers(context: click.Context, parameter: click.Parameter, incompl
     return [name for name in names if name.startswith(incomplete)]
 
 
-NAMES = typer.Argument(..., metavar="NAME...", help="Worker names.", shell_complete=complete_workers)
-NAME = typer.Argument(..., help="Worker name.", shell_complete=complete_workers)
+NAMES = typer.Argument(..., metavar="NAME...", help="Worker names.", autocompletion=complete_workers)
+NAME = typer.Argument(..., help="Worker name.", autocompletion=complete_workers)
 NOT_BOOTED = "systemd is not running on this machine; run the worker in the foreground: after run NAME"
 NOT_INSTALLED = "{unit} is not installed (apt install after, or make install; then systemctl daemon-reload)"
 

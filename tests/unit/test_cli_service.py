@@ -14,6 +14,8 @@ from after import cli_service
 from after.cli import app
 from after.process import Completed, ProcessStats
 
+# typer 0.7 warns about its own use of click's old `autocompletion` (the only way completion works there).
+pytestmark = pytest.mark.filterwarnings("ignore:'autocompletion' is renamed:DeprecationWarning")
 ACTIVE = "Id=after@{0}.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4{1}\n"
 FAILED = (
     "Id=after@{0}.service\nLoadState=loaded\nActiveState=activating\nSubState=auto-restart\n"
@@ -159,6 +161,11 @@ def test_list_json_without_couchdb(system: FakeSystem) -> None:
     rows = json.loads(out)
     assert rows[0]["pid"] == 41 and rows[0]["memory"] == 32 * 1024 * 1024 and rows[0]["tasks"] is None
     assert rows[1]["pid"] is None
+
+
+def test_worker_names_complete(system: FakeSystem) -> None:
+    assert cli_service.complete_workers("") == ["a", "b"]
+    assert cli_service.complete_workers("b") == ["b"]
 
 
 def test_list_with_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:

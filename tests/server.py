@@ -9,6 +9,7 @@ the same port and data, ``kill()`` is SIGKILL for crash tests. No pytest here on
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import secrets
 import shutil
@@ -26,10 +27,17 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / ".bin" / "pouchdb-server"
 HEADERS = {"Accept": "application/json"}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ServerError(RuntimeError):
     """pouchdb-server is missing or did not come up."""
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, so a killed run leaks no server."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -67,7 +75,8 @@ class PouchServer:
                 str(self.directory / "data"), "--config", str(self.directory / "config.json"),
                 "--no-stdout-logs", "--no-color"]
         self.process = subprocess.Popen(argv, cwd=self.directory, stdin=subprocess.DEVNULL, stdout=output,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         output.close()
         self.wait_until_up(started + timeout)
         self.start_seconds = time.monotonic() - started

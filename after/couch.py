@@ -19,6 +19,7 @@ from after.config import CouchConfig
 from after.design import DESIGN_ID
 from after.model import Document
 from after.store import Change, Conflict, Forbidden, StoreError, Unavailable, WriteResult, strip_meta
+from after.transport import no_delay_transport
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class CouchStore:
         auth = httpx.BasicAuth(user, password or "") if user is not None else None
         self.client = httpx.Client(
             base_url=self.url, auth=auth, headers=JSON_HEADERS, timeout=httpx.Timeout(timeout),
+            transport=no_delay_transport(),
         )
         self.db_path = "/" + quote(database, safe="")
 

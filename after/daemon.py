@@ -60,7 +60,7 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
                notifier: Notifier | None = None, clock: Clock | None = None,
                stop: threading.Event | None = None) -> int:
     """Run the worker ``name`` in the foreground until SIGTERM/SIGINT (or ``stop``); return the exit code."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ValueError(f"invalid worker name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ . -")
     store = store or open_store(config)
     clock = clock or SystemClock()

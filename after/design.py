@@ -166,21 +166,21 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
 # Mirrors after.store.live_view_key: live tasks keyed [worker, due epoch ms]; bad dates sort first.
 LIVE_MAP = "function (doc) {" + DATE_JS + fill(r"""
   var LIVE = {{live}};
-  if (typeof doc.worker !== 'string' || !('job' in doc) || LIVE.indexOf(doc.status) < 0) { return; }
+  if (typeof doc.worker !== 'string' || LIVE.indexOf(doc.status) < 0) { return; }
   var due = parseDate(doc.date);
   emit([doc.worker, due.error ? 0 : due.ms], null);
 }""", live=js(sorted(LIVE_STATUSES)))
 
-# Listing: every task (a document with worker and job), ordered by due date within the key range.
+# Listing: every document with a worker (a task, or a malformed one), by due date within the key range.
 LISTING_MAP = "function (doc) {" + DATE_JS + r"""
-  if (!('worker' in doc) || !('job' in doc)) { return; }
+  if (!('worker' in doc)) { return; }
   var due = parseDate(doc.date), ms = due.error ? 0 : due.ms;
   var status = doc.status === undefined ? null : doc.status;
   emit(KEY, null);
 }"""
 
 COUNTS_MAP = r"""function (doc) {
-  if (!('worker' in doc) || !('job' in doc)) { return; }
+  if (!('worker' in doc)) { return; }
   emit([doc.worker, doc.status === undefined ? null : doc.status], null);
 }"""
 

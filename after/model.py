@@ -1,7 +1,7 @@
 """The task document: statuses, dates, durations and validation. Pure code, no I/O.
 
 The same rules are enforced at write time by the design document's ``validate_doc_update``
-(see ``after.design``); ``tests/unit/test_model.py`` runs one table against both.
+(see ``after.design``); ``tests/unit/test_validation.py`` runs one table against both.
 """
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ ARM_STATUSES = frozenset({Status.WAITING, Status.SCHEDULE, Status.RESCHEDULE})
 
 WORKER_ROLE = "after_worker"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-NAME_RE = re.compile(NAME_PATTERN)
+NAME_RE = re.compile(NAME_PATTERN, re.ASCII)
 MAX_TASK_CHARS = 65536
 
 DATE_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
-DATE_RE = re.compile(DATE_PATTERN)
+DATE_RE = re.compile(DATE_PATTERN, re.ASCII)
 NUMBER = r"(\d+(?:\.\d+)?)"
 DURATION_PATTERN = rf"^P(?:{NUMBER}W)?(?:{NUMBER}D)?(?:T(?:{NUMBER}H)?(?:{NUMBER}M)?(?:{NUMBER}S)?)?$"
-DURATION_RE = re.compile(DURATION_PATTERN)
+DURATION_RE = re.compile(DURATION_PATTERN, re.ASCII)
 
 
 class InvalidTask(ValueError):
@@ -66,7 +66,7 @@ def parse_date(text: object) -> float:
     """
     if not isinstance(text, str):
         raise InvalidTask(f"date must be an ISO 8601 string, not {type_name(text)}")
-    match = DATE_RE.match(text.strip())
+    match = DATE_RE.fullmatch(text.strip())
     if match is None:
         raise InvalidTask(f"date {text!r} is not ISO 8601 (for example 2011-10-12T08:30:00Z)")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
@@ -102,7 +102,7 @@ def parse_duration(value: object, name: str = "duration") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidTask(f"{name} must be an ISO 8601 duration such as PT30S, not {type_name(value)}")
     if isinstance(value, str):
-        match = DURATION_RE.match(value.strip())
+        match = DURATION_RE.fullmatch(value.strip())
         if match is None or value.strip() in ("P", "PT") or value.strip().endswith("T"):
             raise InvalidTask(f"{name} {value!r} is not an ISO 8601 duration such as PT30S or P1D")
         weeks, days, hours, minutes, seconds = (float(part or 0) for part in match.groups())
@@ -153,13 +153,13 @@ def validate(doc: Document) -> Task:
     if size > MAX_TASK_CHARS:
         raise InvalidTask(f"task document is {size} characters; the limit is {MAX_TASK_CHARS}")
     worker = doc.get("worker")
-    if not isinstance(worker, str) or not NAME_RE.match(worker):
+    if not isinstance(worker, str) or not NAME_RE.fullmatch(worker):
         raise InvalidTask("worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
     job = doc.get("job")
     if not isinstance(job, dict):
         raise InvalidTask('job must be an object like {"name": "start_campaign", "arguments": []}')
     name = job.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidTask("job.name must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
     arguments = job.get("arguments", [])
     if not isinstance(arguments, list):
@@ -168,7 +168,7 @@ def validate(doc: Document) -> Task:
         raise InvalidTask("date is missing (ISO 8601, for example 2011-10-12T08:30:00Z)")
     due = parse_date(doc["date"])
     status = doc.get("status")
-    if status not in set(Status):
+    if not isinstance(status, str) or status not in set(Status):
         raise InvalidTask("status must be one of " + ", ".join(sorted(CLIENT_STATUSES)))
     timeout = parse_duration(doc["timeout"], "timeout") if doc.get("timeout") is not None else None
     return Task(

@@ -120,8 +120,8 @@ def live_view_key(doc: Document) -> float | None:
     Mirrors the map function in ``after.design``: tasks with a live status, keyed by due date;
     a date that does not parse sorts first (key 0) so the worker answers it with ``err`` at once.
     """
-    if not isinstance(doc.get("worker"), str) or "job" not in doc:
-        return None
+    if not isinstance(doc.get("worker"), str):
+        return None  # a task without a job is still answered (with err), so it is in the view
     if not isinstance(doc.get("status"), str) or doc["status"] not in LIVE_STATUSES:
         return None
     return due_key(doc)
@@ -231,7 +231,7 @@ class MemoryStore:
         self.check_available()
         with self.condition:
             found = [copy.deepcopy(doc) for doc in self.documents.values()
-                     if "worker" in doc and "job" in doc and not doc.get("_deleted")
+                     if "worker" in doc and not doc.get("_deleted")
                      and worker in (None, doc.get("worker")) and status in (None, doc.get("status"))]
         # the order of the listing views: worker, then due date, then id
         found.sort(key=lambda doc: (str(doc.get("worker")), due_key(doc), doc["_id"]))

@@ -48,7 +48,6 @@ NOT_REAL = "is not a real date"
 NOT_ISO = "is not ISO 8601"
 STATUS = "status must be one of cancel, reschedule, schedule, waiting"
 DURATION = "is not an ISO 8601 duration such as PT30S or P1D"
-UNICODE_DIGITS = "model: \\d in DATE_RE matches any Unicode digit (re.ASCII is missing)"
 
 CASES = [
     Case("original-example", EXAMPLE, None),
@@ -83,7 +82,7 @@ CASES = [
     with_("date-fraction-10", NOT_ISO, date="2011-10-12T08:30:00.1234567890"),
     with_("date-empty", NOT_ISO, date=""),
     with_("date-newline", NOT_ISO, date="2011-10-12\nx"),
-    with_("date-unicode-digits", NOT_ISO, UNICODE_DIGITS, date="\uff12011-10-12"),
+    with_("date-unicode-digits", NOT_ISO, date="\uff12011-10-12"),
     with_("date-number", "date must be an ISO 8601 string, not a number", date=1318406400),
     with_("date-null", "not null", date=None),
     with_("date-list", "not a list", date=["2011-10-12"]),
@@ -95,8 +94,7 @@ CASES = [
     with_("worker-65", "worker must be a name", worker="w" * 65),
     with_("worker-64", None, worker="w" * 64),
     with_("worker-number", "worker must be a name", worker=5),
-    with_("worker-newline", "worker must be a name", "model: NAME_RE.match accepts a trailing newline",
-          worker="manobi\n"),
+    with_("worker-newline", "worker must be a name", worker="manobi\n"),
     with_("job-missing", "job must be an object", job=MISSING),
     with_("job-string", "job must be an object", job="start_campaign"),
     with_("job-list", "job must be an object", job=["start_campaign"]),
@@ -112,8 +110,7 @@ CASES = [
     with_("status-missing", STATUS, status=MISSING),
     with_("status-unknown", STATUS, status="later"),
     with_("status-number", STATUS, status=1),
-    with_("status-list", STATUS, "model: `status not in set(Status)` raises TypeError for a list",
-          status=["waiting"]),
+    with_("status-list", STATUS, status=["waiting"]),
     with_("status-done", None, status="done"),
     with_("status-cancel", None, status="cancel"),
     with_("timeout-iso", None, timeout="PT30S"),

@@ -300,6 +300,8 @@ class Worker:
         heapq.heappush(self.ready, (due, task_id))
 
     def issue_claims(self, now: Instant) -> None:
+        if not self.ready or self.stopping:
+            return
         limit = max(1000, self.settings.concurrency * 4)
         in_flight = sum(1 for entry in self.entries.values() if entry.phase in IN_FLIGHT)
         while self.ready and in_flight < limit and not self.stopping:

@@ -20,7 +20,7 @@ from after.jobs import Registry
 from after.jobs.registry import JobRegistry
 from after.model import NAME_RE
 from after.notify import Notifier, system_notifier
-from after.plumbing import Follower, JobRunner, StoreWriter
+from after.plumbing import Follower, JobRunner, RoutedWriter, StoreWriter
 from after.store import Store
 from after.transitions import Owner
 from after.worker import Ports, Worker
@@ -68,14 +68,18 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     inbox: queue.Queue[Event] = queue.Queue()
     owner = current_owner(name)
     give_up, follower_stop = threading.Event(), threading.Event()
-    writer = StoreWriter(store, name, inbox, give_up)
+    claims_writer = StoreWriter(store, name, inbox, give_up)
+    urgent_writer = StoreWriter(store, name, inbox, give_up)
+    writer = RoutedWriter(claims_writer, urgent_writer)
     runner = JobRunner(config.worker.concurrency, inbox, clock)
     ports = Ports(writer, runner, registry or JobRegistry(config.job_paths), notifier or system_notifier(),
-                  services={"store": store}, is_dead=dead_on_this_host(owner.host))
+                  services={"store": store}, is_dead=dead_on_this_host(owner.host),
+                  wall=lambda: clock.now().wall)
     worker = Worker(owner, config.worker, ports, clock.now(), inbox)
     follower = Follower(store, name, inbox, clock, config.worker.horizon, follower_stop)
     restore = install_signal_handlers(stop, inbox)
-    threads = [threading.Thread(target=writer.run, name="after-writer", daemon=True),
+    threads = [threading.Thread(target=claims_writer.run, name="after-writer", daemon=True),
+               threading.Thread(target=urgent_writer.run, name="after-lease-writer", daemon=True),
                threading.Thread(target=follower.run, name="after-follower", daemon=True)]
     for thread in threads:
         thread.start()
@@ -93,7 +97,7 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     return 0
 
 
-def drain(writer: StoreWriter, give_up: threading.Event) -> None:
+def drain(writer: RoutedWriter, give_up: threading.Event) -> None:
     waited = threading.Event()
     for _ in range(int(DRAIN_SECONDS * 10)):
         if writer.idle():

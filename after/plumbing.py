@@ -246,6 +246,29 @@ class StoreWriter:
             return result
 
 
+URGENT = frozenset({"renew", "finish", "release"})
+
+
+class RoutedWriter:
+    """Two writers, so lease renewals and results never queue behind a backlog of claims.
+
+    Under load the claim writer can be seconds behind; a renewal stuck behind it would let the
+    lease run out and another process take over a job that is running (or has run).
+    """
+
+    def __init__(self, claims: StoreWriter, urgent: StoreWriter) -> None:
+        self.claims, self.urgent = claims, urgent
+
+    def submit(self, request: WriteRequest) -> None:
+        (self.urgent if request.purpose in URGENT else self.claims).submit(request)
+
+    def load(self, until: float) -> None:
+        self.claims.load(until)
+
+    def idle(self) -> bool:
+        return self.claims.idle() and self.urgent.idle()
+
+
 class GiveUp(Exception):
     """The worker is stopping and CouchDB stays unreachable."""
 
@@ -254,7 +277,7 @@ class JobRunner:
     """Runs jobs on a bounded thread pool and reports each outcome to the loop."""
 
     def __init__(self, concurrency: int, inbox: queue.Queue[Event], clock: Clock) -> None:
-        self.inbox, self.clock = inbox, clock
+        self.inbox, self.clock, self.concurrency = inbox, clock, concurrency
         self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="after-job")
         self.active = 0
         self.lock = threading.Lock()
@@ -279,6 +302,10 @@ class JobRunner:
     def busy(self) -> int:
         with self.lock:
             return self.active
+
+    def free(self) -> int:
+        """Job slots free now: the loop starts a job only when one is, so a job starts when it is started."""
+        return self.concurrency - self.busy()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

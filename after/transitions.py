@@ -16,6 +16,9 @@ from typing import Any
 from after.model import ARM_STATUSES, LIVE_STATUSES, Document, InvalidTask, Status, format_date, parse_date
 
 Transform = Callable[[Document], Document | None]
+# A lease is taken over this long after it ran out: leases are wall-clock dates compared across hosts,
+# so this much clock difference between NTP-synchronised hosts is tolerated.
+TAKEOVER_MARGIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def claim_expired(doc: Document, now: float, is_dead: Callable[[dict[str, Any]],
     if isinstance(by, dict) and is_dead(by):
         return True
     try:
-        return parse_date(claim_field.get("lease_until")) <= now
+        return parse_date(claim_field.get("lease_until")) + TAKEOVER_MARGIN <= now
     except InvalidTask:
         return True
 

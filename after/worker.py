@@ -14,7 +14,9 @@ import heapq
 import logging
 import queue
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +37,7 @@ from after.model import (
 from after.notify import Notifier
 from after.scheduler import WallTimer
 from after.transitions import (
+    TAKEOVER_MARGIN,
     Owner,
     Transform,
     acknowledge,
@@ -73,6 +76,7 @@ class Entry:
     context: JobContext | None = None
     renewed: float = 0.0  # monotonic time of the last claim or renewal
     shutdown: bool = False
+    renewing_to_start: bool = False  # its lease is renewed before the job starts
 
 
 class Writer(Protocol):
@@ -87,6 +91,8 @@ class Runner(Protocol):
     def start(self, job: Job, context: JobContext, run_id: str) -> None: ...
 
     def busy(self) -> int: ...
+
+    def free(self) -> int: ...
 
 
 @dataclass
@@ -105,6 +111,7 @@ class Ports:
     notifier: Notifier
     services: dict[str, Any] = field(default_factory=dict)
     is_dead: Any = None  # Callable[[dict], bool]: is the process named by a claim known dead?
+    wall: Callable[[], float] = time.time  # the clock leases are written with, read when writing
 
 
 class Worker:
@@ -118,6 +125,7 @@ class Worker:
         self.entries: dict[str, Entry] = {}
         self.timer: WallTimer[tuple[str, str]] = WallTimer(now)
         self.ready: list[tuple[float, str]] = []  # claim times passed, waiting for a claim slot
+        self.runnable: list[tuple[float, str]] = []  # claimed and due, waiting for a free job slot
         self.loaded_until: float | None = None  # tasks due up to here are in memory
         self.loading = False
         self.connected = False
@@ -145,6 +153,7 @@ class Worker:
         for kind, task_id in self.timer.pop_due(now):
             self.fire(kind, task_id, now)
         self.issue_claims(now)
+        self.dispatch(now)
         if now.mono >= self.next_tick:
             self.next_tick = now.mono + TICK
             self.housekeeping(now)
@@ -236,6 +245,10 @@ class Worker:
         elif status == Status.CANCEL.value or status in ARM_STATUSES:
             entry.doc = doc
             self.interrupt(task_id, entry, doc, now)
+        elif entry.phase == Phase.CLAIMED:  # taken over (or finished) by another process: stand back
+            self.timer.cancel(("start", task_id))
+            del self.entries[task_id]
+            self.observe(doc, now)
         elif entry.phase == Phase.RUNNING:
             log.warning("task %s changed to %s by someone else while its job runs", task_id, status,
                         extra={"task_id": task_id, "status": status})
@@ -271,7 +284,7 @@ class Worker:
         if claim_expired(doc, now.wall, self.is_dead):
             self.make_ready(task_id, due)
         else:
-            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + 0.05)
+            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05)
 
     def forget(self, task_id: str) -> None:
         if self.entries.pop(task_id, None) is not None:
@@ -294,7 +307,7 @@ class Worker:
         if kind in ("claim", "lease") and entry.phase in (Phase.ARMED, Phase.WATCHING):
             self.make_ready(task_id, entry.due)
         elif kind == "start" and entry.phase == Phase.CLAIMED:
-            self.start(task_id, entry, now)
+            heapq.heappush(self.runnable, (entry.due, task_id))
 
     def make_ready(self, task_id: str, due: float) -> None:
         heapq.heappush(self.ready, (due, task_id))
@@ -315,7 +328,27 @@ class Worker:
                         applied=self.owned_running)
 
     def claim_transform(self, due: float, now: Instant) -> Transform:
-        return lambda doc: claim(doc, self.owner, now.wall, self.settings.lease, due, self.is_dead)
+        return lambda doc: claim(doc, self.owner, self.ports.wall(), self.settings.lease, due, self.is_dead)
+
+    def renew_transform(self) -> Transform:
+        return lambda doc: renew(doc, self.owner, self.ports.wall(), self.settings.lease)
+
+    def dispatch(self, now: Instant) -> None:
+        """Start due claimed tasks while job slots are free, earliest due first.
+
+        A job starts only under a lease with at least half its length left, so a process whose
+        renewals lag (an overloaded server) renews first instead of racing another's takeover.
+        """
+        while self.runnable and self.ports.runner.free() > 0:
+            _, task_id = heapq.heappop(self.runnable)
+            entry = self.entries.get(task_id)
+            if entry is None or entry.phase != Phase.CLAIMED or entry.renewing_to_start:
+                continue
+            if (lease_end(entry.doc) or 0.0) - now.wall < self.settings.lease / 2:
+                entry.renewing_to_start, entry.renewed = True, now.mono
+                self.submit(task_id, "renew", entry.doc, self.renew_transform())
+                continue
+            self.start(task_id, entry, now)
 
     def owned_running(self, doc: Document) -> bool:
         return doc.get("status") == Status.RUNNING.value and self.owner.owns(doc)
@@ -354,8 +387,7 @@ class Worker:
         if request.purpose == "claim":
             self.claimed(task_id, entry, event, now)
         elif request.purpose == "renew":
-            if entry is not None and event.ok and event.doc is not None:
-                entry.doc = event.doc
+            self.renewed(task_id, entry, event, now)
         elif request.purpose in ("finish", "release"):
             self.settled(task_id, event, now)
         elif event.ok and event.doc is not None:
@@ -377,9 +409,24 @@ class Worker:
         if self.stopping:
             self.release_claim(task_id, entry)
         elif entry.due <= now.wall:
-            self.start(task_id, entry, now)
+            heapq.heappush(self.runnable, (entry.due, task_id))
         else:
             self.timer.at(("start", task_id), entry.due)
+
+    def renewed(self, task_id: str, entry: Entry | None, event: Written, now: Instant) -> None:
+        if entry is None or entry.phase not in (Phase.CLAIMED, Phase.RUNNING):
+            return
+        waiting, entry.renewing_to_start = entry.renewing_to_start, False
+        if event.ok and event.doc is not None:
+            entry.doc = event.doc
+            if waiting:
+                heapq.heappush(self.runnable, (entry.due, task_id))
+        elif entry.phase == Phase.CLAIMED:  # our claim is gone: somebody took over or the client changed it
+            del self.entries[task_id]
+            if event.doc is not None:
+                self.observe(event.doc, now)
+        else:
+            log.warning("task %s: lost the lease of its running job", task_id, extra={"task_id": task_id})
 
     def finished(self, event: Finished, now: Instant) -> None:
         entry = self.entries.get(event.task_id)
@@ -437,8 +484,7 @@ class Worker:
             if entry.phase in (Phase.CLAIMED, Phase.RUNNING) and \
                     now.mono - entry.renewed >= self.settings.lease / 3:
                 entry.renewed = now.mono
-                self.submit(task_id, "renew", entry.doc, lambda d: renew(d, self.owner, now.wall,
-                                                                         self.settings.lease))
+                self.submit(task_id, "renew", entry.doc, self.renew_transform())
         self.ports.notifier.status(self.status_line())
 
     def status_line(self) -> str:

@@ -76,7 +76,7 @@ class Deployment:
         self.install("record", RECORD.format(log=self.ran_log))
         self.install("sleepy", SLEEPY.format(directory=directory, log=self.ran_log))
         self.config = directory / "after.toml"
-        self.write_config({"concurrency": 8, "lease": 3.0, "claim_ahead": 1.0, "grace": 5.0, **worker})
+        self.write_config({"concurrency": 8, "lease": 10.0, "claim_ahead": 1.0, "grace": 5.0, **worker})
         self.workers: list[WorkerProcess] = []
 
     def write_config(self, worker: dict[str, Any]) -> None:

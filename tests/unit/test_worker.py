@@ -13,7 +13,7 @@ from after.config import WorkerConfig
 from after.events import Changed, Event, Finished, Loaded
 from after.jobs import Job, JobContext
 from after.jobs.registry import JobRegistry
-from after.model import Document, format_date
+from after.model import Document, format_date, revision_generation
 from after.notify import RecordingNotifier
 from after.plumbing import StoreWriter
 from after.store import MemoryStore
@@ -37,6 +37,9 @@ class InlineRunner:
     def busy(self) -> int:
         return 0
 
+    def free(self) -> int:
+        return 1
+
 
 class Harness:
     def __init__(self, store: MemoryStore | None = None, clock: FakeClock | None = None, pid: int = 100,
@@ -51,7 +54,8 @@ class Harness:
         self.inbox: queue.Queue[Event] = queue.Queue()
         self.writer = StoreWriter(self.store, "manobi", self.inbox, threading.Event())
         self.notifier = RecordingNotifier()
-        ports = Ports(self.writer, InlineRunner(self.inbox, self.clock), self.registry, self.notifier)
+        ports = Ports(self.writer, InlineRunner(self.inbox, self.clock), self.registry, self.notifier,
+                      wall=lambda: self.clock.now().wall)
         self.settings = WorkerConfig(**{"claim_ahead": 1.0, "lease": 30.0, "horizon": 300.0, **settings})
         self.worker = Worker(Owner("manobi", "host", pid, 1.0), self.settings, ports, self.clock.now(),
                              self.inbox)
@@ -199,7 +203,9 @@ def test_an_expired_claim_of_a_dead_process_is_taken_over_and_recorded() -> None
     harness = Harness(store)
     harness.settle()
     assert harness.ran == []  # the lease still holds
-    harness.advance(6.0)
+    harness.advance(5.5)
+    assert harness.ran == []  # ran out, but within the margin allowed for clocks of other hosts
+    harness.advance(1.0)
     doc = harness.doc("t")
     assert harness.ran == ["t"]
     assert doc["status"] == "done" and doc["attempts"] == 2
@@ -253,3 +259,27 @@ def test_ready_and_status_reach_the_notifier() -> None:
     assert harness.notifier.messages[0] == "READY=1"
     statuses = [message for message in harness.notifier.messages if message.startswith("STATUS=")]
     assert statuses[-1] == "STATUS=0 armed, 0 running, 1 done, 0 failed; CouchDB unreachable"
+
+
+def test_a_claim_taken_over_before_the_start_is_never_run() -> None:
+    harness = Harness(lease=4.0, claim_ahead=3.5)
+    harness.add("t", 4.0)
+    harness.advance(1.0)
+    doc = harness.doc("t")
+    assert doc["status"] == "running" and harness.worker.owner.owns(doc)
+    other = {"worker": "manobi", "host": "elsewhere", "pid": 9, "started": 1.0}
+    harness.store.put({**doc, "claim": {**doc["claim"], "by": other, "lease_until": format_date(START + 99)}})
+    harness.advance(5.0)
+    assert harness.ran == []
+    assert harness.doc("t")["claim"]["by"] == other
+
+
+def test_a_job_starts_only_under_a_lease_with_half_its_length_left() -> None:
+    harness = Harness(lease=4.0, claim_ahead=3.5)
+    harness.add("t", 4.0)
+    harness.advance(1.0)
+    harness.worker.next_tick = float("inf")  # no housekeeping: no routine renewals
+    assert revision_generation(harness.doc("t")["_rev"]) == 3  # written, acknowledged, claimed
+    harness.advance(3.5)
+    assert harness.ran == ["t"]
+    assert revision_generation(harness.doc("t")["_rev"]) == 5  # renewed before the start, finished

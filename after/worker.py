@@ -469,6 +469,7 @@ class Worker:
             self.observe(doc, now)
         if not self.reported_ready:
             self.reported_ready = True
+            self.ports.notifier.status(self.status_line())
             self.ports.notifier.ready()
             log.info("worker %s ready: %d tasks armed", self.name, len(self.entries))
 

@@ -290,7 +290,10 @@ class JobRunner:
     def execute(self, job: Job, context: JobContext, run_id: str) -> None:
         started = self.clock.now().wall
         try:
-            outcome = job.run(context)
+            if context.canceled.is_set():  # canceled, or its lease lost, while it waited for a thread
+                outcome = Outcome(status="err", reason="canceled before it started", canceled=True)
+            else:
+                outcome = job.run(context)
         except Exception as error:  # a job must never take the worker down
             log.exception("job %s of task %s raised", context.job_name, context.task_id)
             outcome = Outcome(status="err", reason=f"{type(error).__name__}: {error}")
@@ -304,8 +307,12 @@ class JobRunner:
             return self.active
 
     def free(self) -> int:
-        """Job slots free now: the loop starts a job only when one is, so a job starts when it is started."""
-        return self.concurrency - self.busy()
+        """How many more jobs the loop may start now: the threads, plus a queue as deep.
+
+        The short queue lets a finishing thread pick up the next job without a round trip through
+        the loop, and keeps a started job from waiting long for a thread.
+        """
+        return 2 * self.concurrency - self.busy()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

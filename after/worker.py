@@ -425,8 +425,11 @@ class Worker:
             del self.entries[task_id]
             if event.doc is not None:
                 self.observe(event.doc, now)
-        else:
-            log.warning("task %s: lost the lease of its running job", task_id, extra={"task_id": task_id})
+        elif entry.context is not None and event.doc is not None and \
+                event.doc.get("status") == Status.RUNNING.value and not self.owner.owns(event.doc):
+            log.warning("task %s: another process took over its lease; stopping its job here", task_id,
+                        extra={"task_id": task_id})
+            entry.context.canceled.set()  # it must not run in two places
 
     def finished(self, event: Finished, now: Instant) -> None:
         entry = self.entries.get(event.task_id)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from after.jobs import Job, JobContext, Outcome
 from after.jobs.executable import ExecutableJob
-from after.jobs.python import CallableJob, JobFunction
+from after.jobs.python import CallableJob, JobFunction, Watchdog
 from after.model import NAME_RE
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class JobRegistry:
         self.loaded: dict[str, Job] = {}
         self.entry_point_table: dict[str, metadata.EntryPoint] | None = None
         self.lock = threading.Lock()
+        self.watchdog = Watchdog()  # one timer thread for every callable's timeout
 
     def register(self, name: str, function: JobFunction) -> None:
         """Register a Python callable ``function(context) -> str | None`` under ``name``."""
@@ -64,7 +65,7 @@ class JobRegistry:
             raise ValueError(f"job name {name!r} must be 1-64 characters from A-Z a-z 0-9 _ . -")
         if not callable(function):
             raise TypeError(f"job {name!r} must be callable, not {type(function).__name__}")
-        self.registered[name] = CallableJob(name, function)
+        self.registered[name] = CallableJob(name, function, self.watchdog)
 
     def resolve(self, name: str) -> Job | None:
         if not valid_name(name):
@@ -95,7 +96,7 @@ class JobRegistry:
             return None
         with self.lock:
             if name not in self.loaded:
-                self.loaded[name] = load(name, entry)
+                self.loaded[name] = load(name, entry, self.watchdog)
             return self.loaded[name]
 
     def entry_points(self) -> dict[str, metadata.EntryPoint]:
@@ -110,7 +111,7 @@ class JobRegistry:
             return self.entry_point_table
 
 
-def load(name: str, entry: metadata.EntryPoint) -> Job:
+def load(name: str, entry: metadata.EntryPoint, watchdog: Watchdog) -> Job:
     try:
         function = entry.load()
     except Exception as error:  # any import-time failure; the worker must keep running
@@ -119,7 +120,7 @@ def load(name: str, entry: metadata.EntryPoint) -> Job:
         return BrokenJob(name, f"job {name} ({entry.value}) cannot be loaded: {problem}")
     if not callable(function):
         return BrokenJob(name, f"job {name} ({entry.value}) is not callable")
-    return CallableJob(name, function)
+    return CallableJob(name, function, watchdog)
 
 
 def is_executable(path: Path) -> bool:

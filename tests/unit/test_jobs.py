@@ -265,13 +265,19 @@ def test_a_callable_exception_gives_its_type_message_and_traceback() -> None:
     assert CallableJob("c", refusing).run(context()) == Outcome("err", "campaign 2 is over", output="details")
 
 
-def test_a_callable_past_its_timeout_is_abandoned_and_asked_to_stop() -> None:
+def test_a_callable_past_its_timeout_is_asked_to_stop_and_ends_timed_out() -> None:
     job_context = context(timeout=0.5)
     started = time.monotonic()
     outcome = CallableJob("c", lambda context: str(context.canceled.wait(5))).run(job_context)
     assert 0.5 <= time.monotonic() - started < 1.5
-    assert outcome == Outcome("err", reason="timed out after 0.5 s", timed_out=True)
+    assert outcome == Outcome("err", reason="timed out after 0.5 s", output="True", timed_out=True)
     assert job_context.canceled.is_set()
+
+
+def test_a_callable_runs_in_the_calling_thread() -> None:
+    threads: list[threading.Thread] = []
+    CallableJob("c", lambda context: threads.append(threading.current_thread()) or None).run(context())
+    assert threads == [threading.current_thread()]
 
 
 def test_a_canceled_callable_can_stop_cooperatively() -> None:

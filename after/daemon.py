@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,9 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     """Run the worker ``name`` in the foreground until SIGTERM/SIGINT (or ``stop``); return the exit code."""
     if not NAME_RE.fullmatch(name):
         raise ValueError(f"invalid worker name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ . -")
+    # Hand the GIL over every 0.5 ms instead of 5 ms: the loop waking at a deadline no longer waits
+    # behind a thread encoding a large bulk write (the lateness benchmark's p99 was 6.8 ms).
+    sys.setswitchinterval(0.0005)
     store = store or open_store(config)
     clock = clock or SystemClock()
     stop = stop or threading.Event()

@@ -31,6 +31,7 @@ from after.model import (
     InvalidTask,
     Status,
     is_task,
+    parse_duration,
     revision_generation,
     validate,
 )
@@ -53,6 +54,7 @@ from after.worker_results import finish_request, interrupted_record, unknown_job
 
 log = logging.getLogger("after.worker")
 TICK = 1.0
+EVENTS_PER_STEP = 200  # then due timers are checked again
 
 
 class Phase(enum.Enum):
@@ -143,32 +145,41 @@ class Worker:
         until = min(self.next_tick, deadline if deadline is not None else self.next_tick)
         return max(0.0, until - now.mono)
 
-    def step(self, now: Instant) -> None:
-        """Handle every queued event, then whatever is due at ``now``."""
-        while True:
+    def step(self, now: Instant, event: Event | None = None) -> None:
+        """Start what is due, then handle ``event`` and queued events (a bounded number), then the rest.
+
+        Due jobs come first, so a task never waits for its start behind a backlog of feed echoes.
+        """
+        self.fire_due(now)
+        if event is not None:
+            self.handle(event, now)
+        for _ in range(EVENTS_PER_STEP):
             try:
                 self.handle(self.inbox.get_nowait(), now)
             except queue.Empty:
                 break
-        for kind, task_id in self.timer.pop_due(now):
-            self.fire(kind, task_id, now)
+        self.fire_due(now)
         self.issue_claims(now)
-        self.dispatch(now)
         if now.mono >= self.next_tick:
             self.next_tick = now.mono + TICK
             self.housekeeping(now)
         self.ports.notifier.watchdog()
 
+    def fire_due(self, now: Instant) -> None:
+        for kind, task_id in self.timer.pop_due(now):
+            self.fire(kind, task_id, now)
+        self.dispatch(now)
+
     def run(self, clock: Any, stop: threading.Event) -> None:
         """Loop until ``stop`` is set and the stop sequence has finished."""
         while True:
-            now = clock.now()
+            event: Event | None = None
             with contextlib.suppress(queue.Empty):
-                self.handle(self.inbox.get(timeout=self.wait_time(now)), clock.now())
+                event = self.inbox.get(timeout=self.wait_time(clock.now()))
             now = clock.now()
             if stop.is_set() and not self.stopping:
                 self.begin_stop(now)
-            self.step(now)
+            self.step(now, event)
             if self.stopping and self.stopped(now):
                 return
 
@@ -205,6 +216,9 @@ class Worker:
             return
         if entry is not None and entry.phase in IN_FLIGHT:
             self.observe_in_flight(task_id, entry, doc, now)
+            return
+        if doc.get("status") in TERMINAL_STATUSES:  # e.g. the echo of a result: nothing to check or do
+            self.forget(task_id)
             return
         try:
             task = validate(doc)
@@ -368,8 +382,9 @@ class Worker:
         self.ports.runner.start(job, entry.context, entry.run_id)
 
     def context(self, task_id: str, entry: Entry, job_name: str) -> JobContext:
-        try:
-            timeout = validate(entry.doc).timeout or self.settings.default_timeout
+        try:  # the document was validated when it was armed; only its timeout is needed here
+            timeout = parse_duration(entry.doc["timeout"], "timeout") if entry.doc.get("timeout") \
+                else self.settings.default_timeout
         except InvalidTask:
             timeout = self.settings.default_timeout
         return JobContext(

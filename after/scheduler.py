@@ -172,17 +172,24 @@ class Scheduler:
         date = when.timestamp() if isinstance(when, datetime) else float(when)
         with self.condition:
             handle = self.remember(Call(function, args, kwargs))
+            earliest = self.timer.next_deadline()
             self.timer.at(handle, date)
-            self.condition.notify()
+            self.wake_if_earlier(earliest)
         return handle
 
     def after(self, delay: float, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Handle:
         """Run ``function(*args, **kwargs)`` after ``delay`` seconds (monotonic; immune to clock jumps)."""
         with self.condition:
             handle = self.remember(Call(function, args, kwargs))
+            earliest = self.timer.next_deadline()
             self.timer.after(handle, delay, self.clock.now())
-            self.condition.notify()
+            self.wake_if_earlier(earliest)
         return handle
+
+    def wake_if_earlier(self, earliest: float | None) -> None:
+        """Wake the thread only when the new call is due before what it sleeps towards."""
+        if earliest is None or (self.timer.next_deadline() or earliest) < earliest:
+            self.condition.notify()
 
     def cancel(self, handle: Handle) -> bool:
         """Forget a call that has not run yet; False when it already ran or was canceled."""

@@ -24,7 +24,8 @@ from after.notify import Notifier, system_notifier
 from after.plumbing import Follower, JobRunner, RoutedWriter, StoreWriter
 from after.store import Store
 from after.transitions import Owner
-from after.worker import Ports, Worker
+from after.worker import Worker
+from after.worker_state import Ports
 
 log = logging.getLogger("after.worker")
 DRAIN_SECONDS = 10.0

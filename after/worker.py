@@ -9,21 +9,17 @@ seconds before its date (a revision-guarded write with a lease), then started at
 from __future__ import annotations
 
 import contextlib
-import enum
 import heapq
 import logging
 import queue
 import threading
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from after.clock import Instant
 from after.config import WorkerConfig
 from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written
-from after.jobs import Job, JobContext, Registry, unknown_job_reason
+from after.jobs import JobContext, unknown_job_reason
 from after.model import (
     ARM_STATUSES,
     TERMINAL_STATUSES,
@@ -35,7 +31,6 @@ from after.model import (
     revision_generation,
     validate,
 )
-from after.notify import Notifier
 from after.scheduler import WallTimer
 from after.transitions import (
     TAKEOVER_MARGIN,
@@ -51,69 +46,11 @@ from after.transitions import (
     renew,
 )
 from after.worker_results import finish_request, interrupted_record, unknown_job_outcome
+from after.worker_state import IN_FLIGHT, Counters, Entry, Phase, Ports, status_line
 
 log = logging.getLogger("after.worker")
 TICK = 1.0
 EVENTS_PER_STEP = 200  # then due timers are checked again
-
-
-class Phase(enum.Enum):
-    ARMED = "armed"  # waiting for its claim time
-    WATCHING = "watching"  # claimed by another process; we watch its lease
-    CLAIMING = "claiming"
-    CLAIMED = "claimed"  # ours, waiting for its date
-    RUNNING = "running"
-    FINISHING = "finishing"  # result or release being written
-
-
-IN_FLIGHT = {Phase.CLAIMING, Phase.CLAIMED, Phase.RUNNING, Phase.FINISHING}
-
-
-@dataclass
-class Entry:
-    doc: Document
-    due: float
-    phase: Phase
-    run_id: str = ""
-    context: JobContext | None = None
-    renewed: float = 0.0  # monotonic time of the last claim or renewal
-    shutdown: bool = False
-    renewing_to_start: bool = False  # its lease is renewed before the job starts
-
-
-class Writer(Protocol):
-    def submit(self, request: WriteRequest) -> None: ...
-
-    def load(self, until: float) -> None: ...
-
-    def idle(self) -> bool: ...
-
-
-class Runner(Protocol):
-    def start(self, job: Job, context: JobContext, run_id: str) -> None: ...
-
-    def busy(self) -> int: ...
-
-    def free(self) -> int: ...
-
-
-@dataclass
-class Counters:
-    done: int = 0
-    failed: int = 0
-    canceled: int = 0
-    invalid: int = 0
-
-
-@dataclass
-class Ports:
-    writer: Writer
-    runner: Runner
-    registry: Registry
-    notifier: Notifier
-    services: dict[str, Any] = field(default_factory=dict)
-    is_dead: Any = None  # Callable[[dict], bool]: is the process named by a claim known dead?
-    wall: Callable[[], float] = time.time  # the clock leases are written with, read when writing
 
 
 class Worker:
@@ -406,7 +343,7 @@ class Worker:
         elif request.purpose in ("finish", "release"):
             self.settled(task_id, event, now)
         elif event.ok and event.doc is not None:
-            self.count(request.purpose)
+            self.counters.record(request.purpose)
             if request.purpose == "acknowledge":
                 self.observe(event.doc, now)
         elif event.doc is not None:
@@ -462,18 +399,10 @@ class Worker:
         self.entries.pop(task_id, None)
         if event.request.purpose == "finish" and event.ok and event.doc is not None:
             status = event.doc.get("status")
-            self.count(str(status))
+            self.counters.record(str(status))
             log.info("task %s: %s", task_id, status, extra={"task_id": task_id, "status": status})
         if event.doc is not None and event.doc.get("status") in ARM_STATUSES | {Status.CANCEL.value}:
             self.observe(event.doc, now)
-
-    def count(self, status: str) -> None:
-        if status == Status.DONE.value:
-            self.counters.done += 1
-        elif status in (Status.ERR.value, "reject"):
-            self.counters.failed += 1
-        elif status in (Status.CANCELED.value, "cancel"):
-            self.counters.canceled += 1
 
     def loaded(self, event: Loaded, now: Instant) -> None:
         self.loading = False
@@ -507,12 +436,7 @@ class Worker:
         self.ports.notifier.status(self.status_line())
 
     def status_line(self) -> str:
-        phases = [entry.phase for entry in self.entries.values()]
-        armed = sum(1 for phase in phases if phase in (Phase.ARMED, Phase.CLAIMED, Phase.CLAIMING))
-        running = sum(1 for phase in phases if phase == Phase.RUNNING)
-        couch = "connected" if self.connected else "unreachable"
-        return (f"{armed} armed, {running} running, {self.counters.done} done, "
-                f"{self.counters.failed} failed; CouchDB {couch}")
+        return status_line(self.entries.values(), self.counters, self.connected)
 
     def begin_stop(self, now: Instant) -> None:
         log.info("stopping: no new claims; %d jobs running", self.ports.runner.busy())

@@ -18,7 +18,8 @@ from after.notify import RecordingNotifier
 from after.plumbing import StoreWriter
 from after.store import MemoryStore
 from after.transitions import Owner
-from after.worker import Ports, Worker
+from after.worker import Worker
+from after.worker_state import Ports
 
 START = 1_800_000_000.0
 

@@ -1,0 +1,93 @@
+"""The worker loop's vocabulary: task phases, what it keeps per task, and the ports it drives."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from after.events import WriteRequest
+from after.jobs import Job, JobContext, Registry
+from after.model import Document
+from after.notify import Notifier
+
+
+class Phase(enum.Enum):
+    ARMED = "armed"  # waiting for its claim time
+    WATCHING = "watching"  # claimed by another process; we watch its lease
+    CLAIMING = "claiming"
+    CLAIMED = "claimed"  # ours, waiting for its date
+    RUNNING = "running"
+    FINISHING = "finishing"  # result or release being written
+
+
+IN_FLIGHT = {Phase.CLAIMING, Phase.CLAIMED, Phase.RUNNING, Phase.FINISHING}
+
+
+@dataclass
+class Entry:
+    doc: Document
+    due: float
+    phase: Phase
+    run_id: str = ""
+    context: JobContext | None = None
+    renewed: float = 0.0  # monotonic time of the last claim or renewal
+    shutdown: bool = False
+    renewing_to_start: bool = False  # its lease is renewed before the job starts
+
+
+class Writer(Protocol):
+    def submit(self, request: WriteRequest) -> None: ...
+
+    def load(self, until: float) -> None: ...
+
+    def idle(self) -> bool: ...
+
+
+class Runner(Protocol):
+    def start(self, job: Job, context: JobContext, run_id: str) -> None: ...
+
+    def busy(self) -> int: ...
+
+    def free(self) -> int: ...
+
+
+@dataclass
+class Counters:
+    """What this process finished, for STATUS=."""
+
+    done: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+    def record(self, outcome: str) -> None:
+        """Count a status written (done, err, canceled) or a write purpose (reject, cancel)."""
+        if outcome == "done":
+            self.done += 1
+        elif outcome in ("err", "reject"):
+            self.failed += 1
+        elif outcome in ("canceled", "cancel"):
+            self.canceled += 1
+
+
+def status_line(entries: Iterable[Entry], counters: Counters, connected: bool) -> str:
+    """One line of live counts for systemd's STATUS=."""
+    phases = [entry.phase for entry in entries]
+    armed = sum(1 for phase in phases if phase in (Phase.ARMED, Phase.CLAIMED, Phase.CLAIMING))
+    running = sum(1 for phase in phases if phase == Phase.RUNNING)
+    couch = "connected" if connected else "unreachable"
+    finished = f"{counters.done} done, {counters.failed} failed"
+    return f"{armed} armed, {running} running, {finished}; CouchDB {couch}"
+
+
+@dataclass
+class Ports:
+    writer: Writer
+    runner: Runner
+    registry: Registry
+    notifier: Notifier
+    services: dict[str, Any] = field(default_factory=dict)
+    is_dead: Any = None  # Callable[[dict], bool]: is the process named by a claim known dead?
+    wall: Callable[[], float] = time.time  # the clock leases are written with, read when writing

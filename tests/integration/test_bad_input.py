@@ -3,8 +3,6 @@ which keeps running while the other tasks run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +10,6 @@ import pytest
 from after.design import DESIGN_ID, design_document
 from after.store import Forbidden
 from tests.integration.deployment import Deployment
-from tests.server import PouchServer
 
 pytestmark = pytest.mark.couch
 
@@ -28,13 +25,6 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("status", {**GOOD, "status": "now please"}, "status must be one of"),
     ("huge", {**GOOD, "job": {"name": "record", "arguments": ["x" * 1_000_000]}}, "the limit is 65536"),
 ]
-
-
-@pytest.fixture
-def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment]:
-    deployed = Deployment(couch_server, tmp_path)
-    yield deployed
-    deployed.stop_all()
 
 
 @pytest.mark.parametrize(("task_id", "doc", "reason"), BAD, ids=[case[0] for case in BAD])

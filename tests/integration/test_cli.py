@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.integration.deployment import Deployment
-from tests.server import PouchServer
 
 pytestmark = pytest.mark.couch
-
-
-@pytest.fixture
-def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment]:
-    deployed = Deployment(couch_server, tmp_path)
-    yield deployed
-    deployed.stop_all()
 
 
 def after(deployment: Deployment, *argv: str, code: int = 0) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -13,16 +12,9 @@ import pytest
 
 from after.model import parse_date
 from tests.integration.deployment import Deployment
-from tests.server import PouchServer, start_server
+from tests.server import start_server
 
 pytestmark = pytest.mark.couch
-
-
-@pytest.fixture
-def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment]:
-    deployed = Deployment(couch_server, tmp_path)
-    yield deployed
-    deployed.stop_all()
 
 
 def test_the_original_example_document_runs_and_ends_done(deployment: Deployment) -> None:

@@ -151,6 +151,11 @@ class StoreWriter:
         except GiveUp:
             log.error("gave up writing %d requests: CouchDB is unreachable and the worker is stopping",
                       len(batch))
+        except Exception:  # a bug or an unexpected answer: report the batch unwritten, keep the thread
+            log.exception("writing %d requests failed", len(batch))
+            for item in batch:
+                if isinstance(item, WriteRequest):
+                    self.inbox.put(Written(item, False, None))
         finally:
             with self.lock:
                 self.pending -= len(batch)

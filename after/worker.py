@@ -51,6 +51,7 @@ from after.worker_state import IN_FLIGHT, Counters, Entry, Phase, Ports, status_
 log = logging.getLogger("after.worker")
 TICK = 1.0
 EVENTS_PER_STEP = 200  # then due timers are checked again
+LOAD_PATIENCE = 60.0  # seconds to wait for a horizon load before asking again
 
 
 class Worker:
@@ -66,7 +67,7 @@ class Worker:
         self.ready: list[tuple[float, str]] = []  # claim times passed, waiting for a claim slot
         self.runnable: list[tuple[float, str]] = []  # claimed and due, waiting for a free job slot
         self.loaded_until: float | None = None  # tasks due up to here are in memory
-        self.loading = False
+        self.loading_since: float | None = None  # monotonic time a horizon load was asked for
         self.connected = False
         self.reported_ready = False
         self.stopping = False
@@ -121,6 +122,13 @@ class Worker:
                 return
 
     def handle(self, event: Event, now: Instant) -> None:
+        """Handle one event; a failure is logged and the loop goes on (one bad document never stops it)."""
+        try:
+            self.dispatch_event(event, now)
+        except Exception:
+            log.exception("internal error while handling %s; the worker goes on", type(event).__name__)
+
+    def dispatch_event(self, event: Event, now: Instant) -> None:
         match event:
             case Changed(doc):
                 self.observe(doc, now)
@@ -405,7 +413,7 @@ class Worker:
             self.observe(event.doc, now)
 
     def loaded(self, event: Loaded, now: Instant) -> None:
-        self.loading = False
+        self.loading_since = None
         if event.reconnect:
             seen = {str(doc.get("_id")) for doc in event.docs}
             for task_id, entry in list(self.entries.items()):
@@ -424,9 +432,10 @@ class Worker:
 
     def housekeeping(self, now: Instant) -> None:
         horizon = self.settings.horizon
-        if self.loaded_until is not None and not self.loading and \
+        load_pending = self.loading_since is not None and now.mono - self.loading_since < LOAD_PATIENCE
+        if self.loaded_until is not None and not load_pending and \
                 self.loaded_until < now.wall + horizon * 0.75 and not self.stopping:
-            self.loading = True
+            self.loading_since = now.mono  # asked again after LOAD_PATIENCE if the answer never comes
             self.ports.writer.load(now.wall + horizon)
         for task_id, entry in self.entries.items():
             if entry.phase in (Phase.CLAIMED, Phase.RUNNING) and \

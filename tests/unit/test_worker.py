@@ -10,7 +10,7 @@ import pytest
 
 from after.clock import FakeClock
 from after.config import WorkerConfig
-from after.events import Changed, Event, Finished, Loaded
+from after.events import Changed, Event, Finished, Loaded, WriteRequest, Written
 from after.jobs import Job, JobContext
 from after.jobs.registry import JobRegistry
 from after.model import Document, format_date, revision_generation
@@ -285,3 +285,37 @@ def test_a_job_starts_only_under_a_lease_with_half_its_length_left() -> None:
     harness.advance(3.5)
     assert harness.ran == ["t"]
     assert revision_generation(harness.doc("t")["_rev"]) == 5  # renewed before the start, finished
+
+
+def test_an_internal_error_on_one_task_does_not_stop_the_others() -> None:
+    harness = Harness()
+    resolve = harness.registry.resolve
+
+    def broken_for_one(name: str) -> Job | None:
+        if name == "explodes":
+            raise OSError("jobs directory unreadable")
+        return resolve(name)
+
+    harness.registry.resolve = broken_for_one  # type: ignore[method-assign]
+    harness.add("bad", 0.0, job="explodes")
+    harness.add("good", 0.0)
+    harness.settle()
+    assert harness.ran == ["good"]
+    assert harness.doc("bad")["status"] == "waiting"  # untouched, for the next attempt
+
+
+def test_the_writer_reports_a_failed_write_and_keeps_going() -> None:
+    store, inbox = MemoryStore(), queue.Queue[Event]()
+    store.put({"_id": "t", "worker": "manobi"})
+    writer = StoreWriter(store, "manobi", inbox, threading.Event())
+
+    def broken(doc: Document) -> Document | None:
+        raise ValueError("bug in a transform")
+
+    writer.submit(WriteRequest("t", "claim", {"_id": "t"}, broken))
+    writer.flush()
+    answer = inbox.get_nowait()
+    assert isinstance(answer, Written) and answer.ok is False
+    writer.submit(WriteRequest("t", "claim", store.get("t") or {}, lambda doc: {**doc, "status": "x"}))
+    writer.flush()
+    assert (store.get("t") or {}).get("status") == "x" and writer.idle()

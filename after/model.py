@@ -6,6 +6,7 @@ The same rules are enforced at write time by the design document's ``validate_do
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -66,6 +67,12 @@ def parse_date(text: object) -> float:
     """
     if not isinstance(text, str):
         raise InvalidTask(f"date must be an ISO 8601 string, not {type_name(text)}")
+    return parse_date_text(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_date_text(text: str) -> float:
+    """``parse_date`` for strings, remembered: the loop reads the same dates and leases again and again."""
     match = DATE_RE.fullmatch(text.strip())
     if match is None:
         raise InvalidTask(f"date {text!r} is not ISO 8601 (for example 2011-10-12T08:30:00Z)")

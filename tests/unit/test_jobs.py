@@ -86,6 +86,18 @@ def test_a_job_installed_while_running_is_found_without_restart(tmp_path: Path) 
     assert registry.resolve("late") is not None
 
 
+def test_a_job_replaced_by_a_built_in_is_noticed_within_a_second(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("after.jobs.registry.RESOLVE_TTL", 0.05)
+    registry = JobRegistry([tmp_path / "jobs"])
+    install(tmp_path / "jobs", "noop", "#!/bin/sh\n")
+    assert isinstance(registry.resolve("noop"), ExecutableJob)
+    (tmp_path / "jobs" / "noop").unlink()
+    assert isinstance(registry.resolve("noop"), ExecutableJob)  # remembered
+    time.sleep(0.06)
+    assert isinstance(registry.resolve("noop"), CallableJob)  # the built-in again
+
+
 def test_names_lists_every_source_sorted(tmp_path: Path) -> None:
     install(tmp_path / "a", "zeta", "#!/bin/sh\n")
     install(tmp_path / "b", "alpha", "#!/bin/sh\n")

@@ -88,8 +88,10 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
           is_dead: Callable[[dict[str, Any]], bool]) -> Document | None:
     """Take the task to run it: status ``running`` with an expiring lease, guarded by ``_rev``.
 
-    A ``scheduled`` task with the expected date is claimed. A ``running`` task whose claim expired
-    (or whose process is known dead) is taken over, and the interrupted attempt is recorded.
+    A ``scheduled`` task with the expected date is claimed; so is a ``waiting``, ``schedule`` or
+    ``reschedule`` one that is already due (the worker skips writing ``scheduled`` first). A
+    ``running`` task whose claim expired (or whose process is known dead) is taken over, and the
+    interrupted attempt is recorded.
     """
     if doc.get("worker") != owner.worker or due_of(doc) != due:
         return None
@@ -97,7 +99,8 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
     lease_field = {"by": owner.as_dict(), "at": format_date(now), "lease_until": format_date(now + lease)}
     attempts = int(doc.get("attempts", 0)) + 1
     new = updated(doc, status=Status.RUNNING.value, claim=lease_field, attempts=attempts)
-    if status == Status.SCHEDULED.value:
+    new["due"] = format_date(due)
+    if status == Status.SCHEDULED.value or status in ARM_STATUSES:
         return new
     if status == Status.RUNNING.value and claim_expired(doc, now, is_dead):
         previous = doc.get("claim") or {}

@@ -184,6 +184,8 @@ class Worker:
             if self.ports.registry.resolve(job) is None:
                 reason = self.unknown_job(job)
                 self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
+            elif due - self.settings.claim_ahead <= now.wall and not self.stopping:
+                self.arm(task_id, doc, due)  # due already: claimed straight away, one write fewer
             else:
                 self.submit(task_id, "acknowledge", doc, lambda d: acknowledge(d, self.owner),
                             applied=lambda d: d.get("status") == Status.SCHEDULED.value)

@@ -40,6 +40,12 @@ def test_claim_takes_a_scheduled_task_but_not_one_whose_date_changed() -> None:
     assert claim(task("scheduled"), ME, NOW, 30.0, NOW - 1.0, never_dead) is None
 
 
+def test_claim_takes_a_due_waiting_task_directly() -> None:
+    new = claim(task("waiting"), ME, NOW, 30.0, NOW, never_dead)
+    assert new is not None and new["status"] == "running" and new["due"] == format_date(NOW)
+    assert claim(task("cancel"), ME, NOW, 30.0, NOW, never_dead) is None
+
+
 def test_claim_stands_back_from_a_live_lease_and_takes_over_an_expired_one() -> None:
     assert claim(claimed_by(OTHER, NOW + 5), ME, NOW, 30.0, NOW, never_dead) is None
     taken = claim(claimed_by(OTHER, NOW - 1), ME, NOW, 30.0, NOW, never_dead)

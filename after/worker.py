@@ -14,11 +14,12 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from after.clock import Instant
 from after.config import WorkerConfig
-from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written
+from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written, never
 from after.jobs import JobContext, unknown_job_reason
 from after.model import (
     ARM_STATUSES,
@@ -74,7 +75,7 @@ class Worker:
         self.stop_deadline = 0.0
         self.next_tick = now.mono
         self.counters = Counters()
-        self.is_dead = ports.is_dead or (lambda by: False)
+        self.is_dead = ports.is_dead
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -475,9 +476,7 @@ class Worker:
         return not any(entry.phase in IN_FLIGHT for entry in self.entries.values()) and \
             self.ports.writer.idle()
 
-    def submit(self, task_id: str, purpose: str, doc: Document, transform: Any, applied: Any = None) -> None:
-        request = WriteRequest(task_id, purpose, doc, transform)
-        if applied is not None:
-            request = WriteRequest(task_id, purpose, doc, transform, applied)
-        self.ports.writer.submit(request)
+    def submit(self, task_id: str, purpose: str, doc: Document, transform: Transform,
+               applied: Callable[[Document], bool] = never) -> None:
+        self.ports.writer.submit(WriteRequest(task_id, purpose, doc, transform, applied))
 

@@ -89,5 +89,5 @@ class Ports:
     registry: Registry
     notifier: Notifier
     services: dict[str, Any] = field(default_factory=dict)
-    is_dead: Any = None  # Callable[[dict], bool]: is the process named by a claim known dead?
+    is_dead: Callable[[dict[str, Any]], bool] = lambda by: False  # is a claim's process known dead?
     wall: Callable[[], float] = time.time  # the clock leases are written with, read when writing

@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -103,11 +104,9 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
 
 
 def drain(writer: RoutedWriter, give_up: threading.Event) -> None:
-    waited = threading.Event()
-    for _ in range(int(DRAIN_SECONDS * 10)):
-        if writer.idle():
-            break
-        waited.wait(0.1)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while not writer.idle() and time.monotonic() < deadline:
+        time.sleep(0.1)
     give_up.set()
 
 

@@ -15,9 +15,8 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-from after.clock import Instant
+from after.clock import Clock, Instant
 from after.config import WorkerConfig
 from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written, never
 from after.jobs import JobContext, unknown_job_reason
@@ -75,7 +74,6 @@ class Worker:
         self.stop_deadline = 0.0
         self.next_tick = now.mono
         self.counters = Counters()
-        self.is_dead = ports.is_dead
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -109,7 +107,7 @@ class Worker:
             self.fire(kind, task_id, now)
         self.dispatch(now)
 
-    def run(self, clock: Any, stop: threading.Event) -> None:
+    def run(self, clock: Clock, stop: threading.Event) -> None:
         """Loop until ``stop`` is set and the stop sequence has finished."""
         while True:
             event: Event | None = None
@@ -194,8 +192,6 @@ class Worker:
             self.arm(task_id, doc, due)
         elif status == Status.RUNNING:
             self.watch(task_id, doc, due, now)
-        elif status in TERMINAL_STATUSES:
-            self.forget(task_id)
 
     def unknown_job(self, name: str) -> str:
         return unknown_job_reason(self.ports.registry, name)
@@ -207,10 +203,8 @@ class Worker:
         elif status == Status.CANCEL.value or status in ARM_STATUSES:
             entry.doc = doc
             self.interrupt(task_id, entry, doc, now)
-        elif entry.phase == Phase.CLAIMED:  # taken over (or finished) by another process: stand back
-            self.timer.cancel(("start", task_id))
-            del self.entries[task_id]
-            self.observe(doc, now)
+        elif entry.phase == Phase.CLAIMED:  # taken over (or finished) by another process
+            self.stand_back(task_id, doc, now)
         elif entry.phase == Phase.RUNNING:
             log.warning("task %s changed to %s by someone else while its job runs", task_id, status,
                         extra={"task_id": task_id, "status": status})
@@ -222,9 +216,7 @@ class Worker:
             log.info("canceling the running job of task %s", task_id, extra={"task_id": task_id})
             entry.context.canceled.set()
         elif entry.phase == Phase.CLAIMED:
-            self.timer.cancel(("start", task_id))
-            del self.entries[task_id]
-            self.observe(doc, now)
+            self.stand_back(task_id, doc, now)
         # RUNNING and rescheduled: the job finishes; finish() keeps the client's status, then re-arms.
         # CLAIMING/FINISHING: the pending write conflicts, re-reads and settles it.
 
@@ -243,7 +235,7 @@ class Worker:
     def watch(self, task_id: str, doc: Document, due: float, now: Instant) -> None:
         self.forget(task_id)
         self.entries[task_id] = Entry(doc, due, Phase.WATCHING)
-        if claim_expired(doc, now.wall, self.is_dead):
+        if claim_expired(doc, now.wall, self.ports.is_dead):
             self.make_ready(task_id, due)
         else:
             self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05)
@@ -252,6 +244,12 @@ class Worker:
         if self.entries.pop(task_id, None) is not None:
             for kind in ("claim", "start", "lease"):
                 self.timer.cancel((kind, task_id))
+
+    def stand_back(self, task_id: str, doc: Document | None, now: Instant) -> None:
+        """Our claim is gone or unwanted: drop the task here and react to what it is now."""
+        self.forget(task_id)
+        if doc is not None:
+            self.observe(doc, now)
 
     def abandon(self, task_id: str, entry: Entry, why: str) -> None:
         if entry.phase == Phase.RUNNING and entry.context is not None:
@@ -286,11 +284,11 @@ class Worker:
                 continue
             entry.phase = Phase.CLAIMING
             in_flight += 1
-            self.submit(task_id, "claim", entry.doc, self.claim_transform(due, now),
-                        applied=self.owned_running)
+            self.submit(task_id, "claim", entry.doc, self.claim_transform(due), applied=self.owned_running)
 
-    def claim_transform(self, due: float, now: Instant) -> Transform:
-        return lambda doc: claim(doc, self.owner, self.ports.wall(), self.settings.lease, due, self.is_dead)
+    def claim_transform(self, due: float) -> Transform:
+        return lambda doc: claim(doc, self.owner, self.ports.wall(), self.settings.lease, due,
+                                 self.ports.is_dead)
 
     def renew_transform(self) -> Transform:
         return lambda doc: renew(doc, self.owner, self.ports.wall(), self.settings.lease)
@@ -364,9 +362,7 @@ class Worker:
         if entry is None or entry.phase != Phase.CLAIMING:
             return
         if not event.ok or event.doc is None:
-            del self.entries[task_id]
-            if event.doc is not None:
-                self.observe(event.doc, now)
+            self.stand_back(task_id, event.doc, now)
             return
         entry.doc, entry.phase, entry.renewed = event.doc, Phase.CLAIMED, now.mono
         if self.stopping:
@@ -385,9 +381,7 @@ class Worker:
             if waiting:
                 heapq.heappush(self.runnable, (entry.due, task_id))
         elif entry.phase == Phase.CLAIMED:  # our claim is gone: somebody took over or the client changed it
-            del self.entries[task_id]
-            if event.doc is not None:
-                self.observe(event.doc, now)
+            self.stand_back(task_id, event.doc, now)
         elif entry.context is not None and event.doc is not None and \
                 event.doc.get("status") == Status.RUNNING.value and not self.owner.owns(event.doc):
             log.warning("task %s: another process took over its lease; stopping its job here", task_id,

@@ -60,16 +60,13 @@ class Counters:
 
     done: int = 0
     failed: int = 0
-    canceled: int = 0
 
     def record(self, outcome: str) -> None:
-        """Count a status written (done, err, canceled) or a write purpose (reject, cancel)."""
+        """Count a status written (done, err) or a write purpose (reject: an invalid task)."""
         if outcome == "done":
             self.done += 1
         elif outcome in ("err", "reject"):
             self.failed += 1
-        elif outcome in ("canceled", "cancel"):
-            self.canceled += 1
 
 
 def status_line(entries: Iterable[Entry], counters: Counters, connected: bool) -> str:

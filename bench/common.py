@@ -18,7 +18,7 @@ from typing import Any
 
 from after.model import Document
 from tests.integration.deployment import Deployment, WorkerProcess
-from tests.server import PouchServer
+from tests.server import TestServer
 
 WORKER = "manobi"
 READY = re.compile(r"worker \S+ ready")
@@ -45,7 +45,7 @@ class Row:
 class Context:
     """What every benchmark gets: the running server, a scratch directory, the size switch."""
 
-    server: PouchServer
+    server: TestServer
     directory: Path
     quick: bool
     options: dict[str, Any] = field(default_factory=dict)

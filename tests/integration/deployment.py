@@ -17,7 +17,7 @@ from after.couch import CouchStore
 from after.database import initialize
 from after.model import Document, format_date
 from after.store import Unavailable
-from tests.server import PouchServer
+from tests.server import TestServer
 
 RECORD = """#!/bin/sh
 echo "$AFTER_TASK_ID" >> {log}
@@ -63,7 +63,7 @@ class WorkerProcess:
 class Deployment:
     """One database, one config file, one jobs directory; workers started on demand."""
 
-    def __init__(self, server: PouchServer, directory: Path, **worker: Any) -> None:
+    def __init__(self, server: TestServer, directory: Path, **worker: Any) -> None:
         self.server = server
         self.directory = directory
         self.database = f"it-{uuid.uuid4().hex[:10]}"

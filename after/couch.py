@@ -1,7 +1,9 @@
 """``CouchStore``: the ``Store`` contract over CouchDB's HTTP API. The only module that speaks HTTP.
 
-Written against Apache CouchDB 3.x; tested against pouchdb-server 4.2.0. The pouchdb workarounds are
-marked "pouchdb:" and are harmless against CouchDB. The password lives only inside the HTTP client's
+Written against Apache CouchDB 3.x and tested against it and pouchdb-server 4.2.0. What to ask for
+tasks depends on the server (``after.couch_queries``: Erlang-side queries on Apache CouchDB, design
+views elsewhere), detected at connect. The pouchdb workarounds are marked "pouchdb:" and are harmless
+against CouchDB. The password lives only inside the HTTP client's
 auth object: it is never part of a URL, an exception message, a log line or a repr.
 """
 
@@ -16,7 +18,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from after.config import CouchConfig
-from after.design import DESIGN_ID
+from after.couch_queries import ServerInfo, TaskQueries, queries_for, server_info
 from after.model import Document
 from after.store import Change, Conflict, Forbidden, StoreError, Unavailable, WriteResult, strip_meta
 from after.transport import no_delay_transport
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 # both sides of a loopback connection, measured as a visible share of the worker's time).
 # Apache CouchDB never compresses, so neither header changes anything there.
 JSON_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
-DESIGN = DESIGN_ID.split("/", 1)[1]
 
 
 def doc_path(doc_id: str) -> str:
@@ -73,6 +74,7 @@ class CouchStore:
             transport=no_delay_transport(),
         )
         self.db_path = "/" + quote(database, safe="")
+        self.info: ServerInfo | None = None
 
     @classmethod
     def from_config(cls, config: CouchConfig) -> CouchStore:
@@ -115,14 +117,6 @@ class CouchStore:
             return response.json()
         except ValueError:
             raise Unavailable(f"CouchDB at {self.url} answered {path} with something not JSON") from None
-
-    def view(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Rows of a view; keys and booleans are JSON-encoded as CouchDB wants them."""
-        query = {key: value if isinstance(value, str) and key == "startkey_docid" else json.dumps(value)
-                 for key, value in params.items()}
-        body = self.json("GET", f"{self.db_path}/_design/{DESIGN}/_view/{name}", params=query)
-        rows: list[dict[str, Any]] = body.get("rows", []) if isinstance(body, dict) else []
-        return rows
 
     # -- database -----------------------------------------------------------------------------
 
@@ -193,67 +187,45 @@ class CouchStore:
         return [WriteResult(str(row.get("id")), rev=row.get("rev"), error=row.get("error"),
                             reason=row.get("reason")) for row in in_request_order(docs, response.json())]
 
-    # -- views --------------------------------------------------------------------------------
+    # -- reads that depend on the server ------------------------------------------------------
+
+    def server(self) -> ServerInfo:
+        """What the server is (``GET /``), asked once per store, when it is first needed."""
+        if self.info is None:
+            self.info = server_info(self.json("GET", "/"))
+            log.info("%s at %s: %s", self.info.describe(), self.url,
+                     "Mango indexes and _selector feeds" if self.info.erlang_queries else "design views")
+        return self.info
+
+    @property
+    def queries(self) -> TaskQueries:
+        return queries_for(self.server())
 
     def live_tasks(
         self, worker: str, until: float | None = None, page_size: int = 500
     ) -> Iterator[Document]:
-        end: list[Any] = [worker, until * 1000.0 if until is not None else {}]
-        yield from self.paged("live", [worker], end, page_size)
-
-    def paged(self, view: str, start: list[Any], end: list[Any], page_size: int) -> Iterator[Document]:
-        """All documents of a key range, ``page_size`` rows per request (startkey/startkey_docid)."""
-        page_size = max(1, page_size)
-        params: dict[str, Any] = {"startkey": start, "endkey": end, "include_docs": True}
-        tied = 0  # rows already yielded whose key is the next page's start key
-        while True:
-            params["limit"] = page_size + 1 + tied
-            rows = drop_before_docid(self.view(view, **params), params)
-            for row in rows[:page_size]:
-                if isinstance(row.get("doc"), dict):
-                    yield row["doc"]
-            if len(rows) <= page_size:
-                return
-            following = rows[page_size]
-            same = sum(1 for row in rows[:page_size] if row["key"] == following["key"])
-            tied = same + (tied if following["key"] == params["startkey"] else 0)
-            params.update(startkey=following["key"], startkey_docid=following["id"])
+        yield from self.queries.live_tasks(self, worker, until, page_size)
 
     def tasks(
         self, worker: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[Document]:
-        if worker is not None and status is not None:
-            view, start = "by_worker_status", [worker, status]
-        elif worker is not None:
-            view, start = "by_worker", [worker]
-        elif status is not None:
-            view, start = "by_status", [status]
-        else:
-            view, start = "by_worker", []
-        end = [*start, {}] if start else [{}]
-        rows = self.view(view, startkey=start or None, endkey=end, include_docs=True, limit=limit)
-        return [row["doc"] for row in rows if isinstance(row.get("doc"), dict)]
+        return self.queries.tasks(self, worker, status, limit)
 
     def status_counts(self, worker: str | None = None) -> dict[str, dict[str, int]]:
-        span: dict[str, Any] = {"startkey": [worker], "endkey": [worker, {}]} if worker is not None else {}
-        counts: dict[str, dict[str, int]] = {}
-        for row in self.view("counts", group=True, **span):
-            row_worker, status = row["key"]
-            by_status = counts.setdefault(str(row_worker), {})
-            by_status[str(status)] = by_status.get(str(status), 0) + int(row["value"])
-        return counts
+        return self.queries.status_counts(self, worker)
 
     # -- changes ------------------------------------------------------------------------------
 
     def changes(self, worker: str, since: str, heartbeat: float = 10.0) -> Iterator[Change | None]:
+        feed = self.queries.feed(worker)
         params = {"feed": "continuous", "heartbeat": str(max(1, int(heartbeat * 1000))),
-                  "include_docs": "true", "since": since, "filter": f"{DESIGN}/tasks", "worker": worker}
+                  "include_docs": "true", "since": since, **feed.params}
         # pouchdb: gzips (and so buffers) the stream unless asked for identity; CouchDB never gzips.
         headers = {"Accept-Encoding": "identity"}
         timeout = httpx.Timeout(self.timeout, read=heartbeat * 1.5 + 1.0)
         try:
-            with self.client.stream("GET", f"{self.db_path}/_changes", params=params, headers=headers,
-                                    timeout=timeout) as response:
+            with self.client.stream(feed.method, f"{self.db_path}/_changes", params=params, json=feed.body,
+                                    headers=headers, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
                     self.check(response)
@@ -275,23 +247,6 @@ class CouchStore:
                 if change is None:  # last_seq: the feed ended
                     return
                 yield change
-
-
-def drop_before_docid(rows: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows from ``startkey_docid`` on.
-
-    pouchdb: ignores ``startkey_docid`` and starts at the first row with ``startkey``; ``paged`` asks
-    for that many more rows (only when keys tie, so rarely), and here they are dropped. CouchDB starts
-    at the document itself, so nothing is dropped.
-    """
-    if "startkey_docid" not in params:
-        return rows
-    for index, row in enumerate(rows):
-        if row["key"] != params["startkey"]:
-            break
-        if row["id"] == params["startkey_docid"]:
-            return rows[index:]
-    return rows
 
 
 def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

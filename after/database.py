@@ -1,14 +1,16 @@
-"""``after init``: create the database, install the design document, open it to After's roles.
+"""``after init``: create the database, install the design documents, open it to After's roles.
 
 Idempotent: a second run changes nothing and reports nothing.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Protocol, runtime_checkable
 
 from after.design import design_document
+from after.indexes import mango_document
 from after.model import WORKER_ROLE, Document
 from after.store import Store
 
@@ -16,6 +18,13 @@ log = logging.getLogger(__name__)
 
 CLIENT_ROLE = "after_client"
 MEMBER_ROLES = [WORKER_ROLE, CLIENT_ROLE]
+
+
+class Validation(enum.StrEnum):
+    """What CouchDB checks when a document is written (README, "Validation at write")."""
+
+    JAVASCRIPT = "javascript"  # validate_doc_update: 403 with a reason, worker-only statuses protected
+    NONE = "none"  # trust every writer: no check at write; the worker still ends bad tasks err
 
 
 @runtime_checkable
@@ -27,13 +36,16 @@ class SecuredStore(Protocol):
     def set_security(self, security: Document) -> None: ...
 
 
-def initialize(store: Store) -> list[str]:
+def initialize(store: Store, validation: Validation = Validation.JAVASCRIPT) -> list[str]:
     """Create what After needs in the database; return one human-readable line per change."""
     changes: list[str] = []
     if store.create_database():
         changes.append("created the database")
-    if store.install_design(design_document()):
-        changes.append("installed the design document _design/after (views, filter, validation)")
+    checked = "with validation at write" if validation != Validation.NONE else "WITHOUT validation at write"
+    if store.install_design(design_document(validate=validation != Validation.NONE)):
+        changes.append(f"installed the design document _design/after (views, filter; {checked})")
+    if store.install_design(mango_document()):
+        changes.append("installed the Mango indexes _design/after-mango (read by workers on Apache CouchDB)")
     if isinstance(store, SecuredStore) and open_to_roles(store):
         changes.append("opened the database to the roles " + " and ".join(MEMBER_ROLES))
     for line in changes:

@@ -50,6 +50,8 @@ DATE_RE = re.compile(DATE_PATTERN, re.ASCII)
 NUMBER = r"(\d+(?:\.\d+)?)"
 DURATION_PATTERN = rf"^P(?:{NUMBER}W)?(?:{NUMBER}D)?(?:T(?:{NUMBER}H)?(?:{NUMBER}M)?(?:{NUMBER}S)?)?$"
 DURATION_RE = re.compile(DURATION_PATTERN, re.ASCII)
+# What format_date writes (the worker's ``due``): sortable as a string.
+CANONICAL_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
 class InvalidTask(ValueError):
@@ -99,9 +101,14 @@ def parse_offset(offset: str | None) -> timezone:
 
 
 def format_date(epoch: float) -> str:
-    """Seconds since the epoch to the canonical form the worker writes: UTC with milliseconds."""
+    """Seconds since the epoch to the canonical form the worker writes: UTC with milliseconds.
+
+    Always ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (four-digit years: strftime writes year 1 as ``1``), so that
+    canonical dates sort as strings, which the CouchDB indexes rely on.
+    """
     moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def parse_duration(value: object, name: str = "duration") -> float:

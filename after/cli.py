@@ -67,12 +67,21 @@ def open_store(path: Optional[str]) -> Iterator[Store]:
 
 
 @app.command()
-def init(config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP)) -> None:
-    """Create the database and install the design document (views, filter, validation). Idempotent."""
-    from after.database import initialize
+def init(
+    validation: str = typer.Option(
+        "javascript", "--validation",
+        help="Check tasks at write: 'javascript' (validate_doc_update: bad tasks refused with 403 and a "
+             "reason, worker statuses protected) or 'none' (trust every writer; faster on Apache CouchDB).",
+    ),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Create the database and install the design documents (views, indexes, validation). Idempotent."""
+    from after.database import Validation, initialize
 
+    if validation not in set(Validation):
+        fail(f"unknown --validation {validation!r} (known: {', '.join(Validation)})", 2)
     with open_store(config_file) as store:
-        changes = initialize(store)
+        changes = initialize(store, Validation(validation))
     typer.echo("\n".join(changes) if changes else "nothing to do: the database is up to date")
 
 

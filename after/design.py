@@ -13,12 +13,19 @@ import json
 from typing import Any
 
 from after.model import (
+    CANONICAL_DATE_PATTERN,
     CLIENT_STATUSES,
     DATE_PATTERN,
     DURATION_PATTERN,
+    END_INSTANT,
     LIVE_STATUSES,
+    MAX_CLIENT_CHARS,
+    MAX_DEPTH,
     MAX_TASK_CHARS,
+    MAX_TIMEOUT,
+    MIN_INSTANT,
     NAME_PATTERN,
+    WORKER_FIELDS,
     WORKER_ROLE,
     WORKER_STATUSES,
     Status,
@@ -94,9 +101,13 @@ DATE_JS = PY_REPR_JS + fill(r"""
                       : Date.UTC(y, mo - 1, d, h, mi, s);
     var seconds = utc / 1000 - offset;
     var fraction = m[7] ? parseFloat('0.' + m[7]) : 0;
-    return {ms: (seconds + fraction) * 1000};
+    var instant = seconds + fraction;
+    if (instant < {{min_instant}} || instant >= {{end_instant}}) {
+      return {error: 'date ' + pyRepr(text) + ' is out of range: in UTC it must fall in the years 1 to 9999'};
+    }
+    return {ms: instant * 1000};
   }
-""", date_pattern=js(DATE_PATTERN))
+""", date_pattern=js(DATE_PATTERN), min_instant=js(MIN_INSTANT), end_instant=js(END_INSTANT))
 
 # Mirrors after.model.parse_duration.
 DURATION_JS = fill(r"""
@@ -122,20 +133,75 @@ DURATION_JS = fill(r"""
 # Mirrors after.model.validate: returns null for a valid task, else the reason.
 VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
   var NAME_RE = new RegExp({{name_pattern}});
+  var CANONICAL_RE = new RegExp({{canonical_pattern}});
   var STATUSES = {{statuses}};
   function has(o, key) { return Object.prototype.hasOwnProperty.call(o, key); }
   function isName(v) { return typeof v === 'string' && NAME_RE.test(v); }
-  function taskSize(doc) {
+  var WORKER_FIELDS = {{worker_fields}};
+  function taskSize(doc, leaveOut) {
     var copy = {};
-    for (var key in doc) { if (key !== '_revisions') { copy[key] = doc[key]; } }
+    for (var key in doc) {
+      if (key !== '_revisions' && leaveOut.indexOf(key) < 0) { copy[key] = doc[key]; }
+    }
     // characters as Python counts them: a surrogate pair is one code point
     return JSON.stringify(copy).replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length;
   }
-  function validateTask(doc) {
-    var size = taskSize(doc);
+  function tooDeep(doc, limit) {  // without recursion, like after.model.nesting_depth
+    var stack = [[doc, 1]];
+    while (stack.length > 0) {
+      var top = stack.pop(), value = top[0], level = top[1];
+      if (value === null || typeof value !== 'object') { continue; }
+      if (level > limit) { return true; }
+      for (var key in value) {
+        if (has(value, key) && !(level === 1 && key === '_revisions')) {
+          stack.push([value[key], level + 1]);
+        }
+      }
+    }
+    return false;
+  }
+  function checkShape(doc) {
+    if (tooDeep(doc, {{max_depth}})) {
+      return 'task document is nested deeper than {{max_depth}} levels of objects and lists';
+    }
+    var size = taskSize(doc, []);
     if (size > {{max_chars}}) {
       return 'task document is ' + size + ' characters; the limit is {{max_chars}}';
     }
+    size = taskSize(doc, WORKER_FIELDS);
+    if (size > {{max_client_chars}}) {
+      return 'task document is ' + size + " characters without the worker's fields; " +
+        'the limit is {{max_client_chars}}';
+    }
+    return null;
+  }
+  function checkWorkerFields(doc, dueMs) {
+    var attempts = has(doc, 'attempts') ? doc.attempts : 0;
+    if (typeof attempts !== 'number' || attempts < 0 || Math.floor(attempts) !== attempts) {
+      return 'attempts must be a whole number, at least 0 (it is written by the worker)';
+    }
+    if (has(doc, 'history') && !Array.isArray(doc.history)) {
+      return 'history must be a list (it is written by the worker)';
+    }
+    var objects = ['claim', 'result'];
+    for (var i = 0; i < objects.length; i++) {
+      var v = doc[objects[i]];
+      if (has(doc, objects[i]) && (v === null || typeof v !== 'object' || Array.isArray(v))) {
+        return objects[i] + ' must be an object (it is written by the worker)';
+      }
+    }
+    if ((doc.status === 'scheduled' || doc.status === 'running') && has(doc, 'due')) {
+      var written = typeof doc.due === 'string' && CANONICAL_RE.test(doc.due) ? parseDate(doc.due) : null;
+      if (written === null || written.error || Math.abs(written.ms - dueMs) >= 1) {
+        return "due must be the task's date in UTC (" + new Date(Math.floor(dueMs)).toISOString() +
+          '); it is written by the worker';
+      }
+    }
+    return null;
+  }
+  function validateTask(doc) {
+    var shape = checkShape(doc);
+    if (shape !== null) { return shape; }
     if (!isName(doc.worker)) { return 'worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -'; }
     var job = doc.job;
     if (job === null || typeof job !== 'object' || Array.isArray(job)) {
@@ -153,13 +219,19 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
     if (doc.timeout !== undefined && doc.timeout !== null) {
       var timeout = parseDuration(doc.timeout, 'timeout');
       if (timeout.error) { return timeout.error; }
+      if (timeout.seconds > {{max_timeout}}) { return 'timeout must be at most 366 days (P366D)'; }
     }
-    return null;
+    return checkWorkerFields(doc, due.ms);
   }
 """,
     name_pattern=js(NAME_PATTERN),
+    canonical_pattern=js(CANONICAL_DATE_PATTERN),
     statuses=js(sorted(Status)),
     max_chars=str(MAX_TASK_CHARS),
+    max_client_chars=str(MAX_CLIENT_CHARS),
+    max_depth=str(MAX_DEPTH),
+    max_timeout=js(MAX_TIMEOUT),
+    worker_fields=js(list(WORKER_FIELDS)),
     status_reason=js("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
 )
 

@@ -40,7 +40,15 @@ ARM_STATUSES = frozenset({Status.WAITING, Status.SCHEDULE, Status.RESCHEDULE})
 WORKER_ROLE = "after_worker"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 NAME_RE = re.compile(NAME_PATTERN, re.ASCII)
-MAX_TASK_CHARS = 65536
+MAX_TASK_CHARS = 65536  # the whole document, the worker's fields included
+MAX_CLIENT_CHARS = 49152  # what clients write: the rest is kept for the worker's own fields
+MAX_DEPTH = 32  # levels of objects and lists, the document itself being the first
+MAX_TIMEOUT = 366 * 86400.0
+# Fields only the worker writes; not counted in MAX_CLIENT_CHARS, and type-checked at write.
+WORKER_FIELDS = ("due", "claim", "attempts", "result", "history", "canceled")
+# The instants a task may name: the years 1 to 9999 in UTC, which every part of After can represent.
+MIN_INSTANT = -62135596800.0  # 0001-01-01T00:00:00Z
+END_INSTANT = 253402300800.0  # 10000-01-01T00:00:00Z, excluded
 
 DATE_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})"
@@ -52,6 +60,7 @@ DURATION_PATTERN = rf"^P(?:{NUMBER}W)?(?:{NUMBER}D)?(?:T(?:{NUMBER}H)?(?:{NUMBER
 DURATION_RE = re.compile(DURATION_PATTERN, re.ASCII)
 # What format_date writes (the worker's ``due``): sortable as a string.
 CANONICAL_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+CANONICAL_DATE_RE = re.compile(CANONICAL_DATE_PATTERN, re.ASCII)
 
 
 class InvalidTask(ValueError):
@@ -86,7 +95,10 @@ def parse_date_text(text: str) -> float:
         )
     except ValueError as error:
         raise InvalidTask(f"date {text!r} is not a real date: {error}") from None
-    return moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
+    instant = moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
+    if not MIN_INSTANT <= instant < END_INSTANT:
+        raise InvalidTask(f"date {text!r} is out of range: in UTC it must fall in the years 1 to 9999")
+    return instant
 
 
 def parse_offset(offset: str | None) -> timezone:
@@ -161,11 +173,58 @@ def revision_generation(rev: str | None) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def validate(doc: Document) -> Task:
-    """Check a task document and return it as a Task, or raise InvalidTask with a reason."""
-    size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+def nesting_depth(value: object, limit: int) -> int:
+    """Levels of objects and lists in ``value`` (a scalar: 0), counted iteratively up to ``limit + 1``."""
+    depth, stack = 0, [(value, 1)]
+    while stack and depth <= limit:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in children)
+    return depth
+
+
+def json_chars(doc: Document, leave_out: tuple[str, ...] = ()) -> int:
+    """Characters of ``doc`` as compact JSON (code points, as JavaScript's check counts them)."""
+    kept = {key: value for key, value in doc.items() if key not in leave_out} if leave_out else doc
+    return len(json.dumps(kept, separators=(",", ":"), ensure_ascii=False))
+
+
+def check_shape(doc: Document) -> None:
+    """Depth and size first: what the worker could not parse, or its own writes would push over the limit."""
+    if nesting_depth(doc, MAX_DEPTH) > MAX_DEPTH:
+        raise InvalidTask(f"task document is nested deeper than {MAX_DEPTH} levels of objects and lists")
+    size = json_chars(doc)
     if size > MAX_TASK_CHARS:
         raise InvalidTask(f"task document is {size} characters; the limit is {MAX_TASK_CHARS}")
+    size = json_chars(doc, WORKER_FIELDS)
+    if size > MAX_CLIENT_CHARS:
+        raise InvalidTask(f"task document is {size} characters without the worker's fields; "
+                          f"the limit is {MAX_CLIENT_CHARS}")
+
+
+def check_worker_fields(doc: Document, status: Status, due: float) -> None:
+    """What the worker writes (and reads back) has the type it writes, whoever wrote it."""
+    attempts = doc.get("attempts", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int | float) or attempts < 0 \
+            or not float(attempts).is_integer():
+        raise InvalidTask("attempts must be a whole number, at least 0 (it is written by the worker)")
+    for name, kind, word in (("history", list, "a list"), ("claim", dict, "an object"),
+                             ("result", dict, "an object")):
+        if name in doc and not isinstance(doc[name], kind):
+            raise InvalidTask(f"{name} must be {word} (it is written by the worker)")
+    if status in (Status.SCHEDULED, Status.RUNNING) and "due" in doc:
+        written = doc["due"]
+        if not isinstance(written, str) or not CANONICAL_DATE_RE.fullmatch(written) \
+                or abs(parse_date_text(written) - due) >= 0.001:
+            raise InvalidTask(f"due must be the task's date in UTC ({format_date(due)}); "
+                              "it is written by the worker")
+
+
+def validate(doc: Document) -> Task:
+    """Check a task document and return it as a Task, or raise InvalidTask with a reason."""
+    check_shape(doc)
     worker = doc.get("worker")
     if not isinstance(worker, str) or not NAME_RE.fullmatch(worker):
         raise InvalidTask("worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
@@ -185,6 +244,9 @@ def validate(doc: Document) -> Task:
     if not isinstance(status, str) or status not in set(Status):
         raise InvalidTask("status must be one of " + ", ".join(sorted(CLIENT_STATUSES)))
     timeout = parse_duration(doc["timeout"], "timeout") if doc.get("timeout") is not None else None
+    if timeout is not None and timeout > MAX_TIMEOUT:
+        raise InvalidTask("timeout must be at most 366 days (P366D)")
+    check_worker_fields(doc, Status(status), due)
     return Task(
         id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due, job_name=name,
         arguments=arguments, status=Status(status), timeout=timeout, document=doc,

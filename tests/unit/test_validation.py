@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ NOT_ISO = "is not ISO 8601"
 STATUS = "status must be one of cancel, reschedule, schedule, waiting"
 DURATION = "is not an ISO 8601 duration such as PT30S or P1D"
 
+OUT_OF_RANGE = "is out of range: in UTC it must fall in the years 1 to 9999"
+DEEP = "task document is nested deeper than 32 levels of objects and lists"
+ATTEMPTS = "attempts must be a whole number, at least 0 (it is written by the worker)"
+DUE = "due must be the task's date in UTC (2011-10-12T00:00:00.000Z); it is written by the worker"
+
+
+def nested(levels: int) -> Any:
+    """A list nested ``levels`` deep: ``[[...[]...]]``."""
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 CASES = [
     Case("original-example", EXAMPLE, None),
     with_("date-z", None, date="2011-10-12T08:30:00Z"),
@@ -62,9 +77,15 @@ CASES = [
     with_("date-no-offset", None, date="2011-10-12T08:30:00"),
     with_("date-padded", None, date="  2011-10-12T08:30:00Z "),
     with_("date-leap-day", None, date="2012-02-29"),
-    with_("date-year-1", None, date="0001-01-01T00:00:00+01:00"),
+    with_("date-year-1", None, date="0001-01-01T00:00:00Z"),
+    with_("date-year-1-east", OUT_OF_RANGE, date="0001-01-01T00:00:00+01:00"),
     with_("date-year-50", None, date="0050-06-15T12:00:00Z"),
-    with_("date-year-9999", None, date="9999-12-31T23:59:59.999-23:59"),
+    with_("date-year-9999", None, date="9999-12-31T23:59:59.999Z"),
+    with_("date-year-9999-east", None, date="9999-12-31T23:59:59+14:00"),
+    with_("date-year-10000-in-utc", OUT_OF_RANGE, date="9999-12-31T23:59:59-12:00"),
+    with_("date-year-10000-in-utc-far", OUT_OF_RANGE, date="9999-12-31T23:59:59.999-23:59"),
+    with_("date-year-0-in-utc", OUT_OF_RANGE, date="0001-01-01T00:00:00+14:00"),
+    with_("date-year-1-in-utc-west", None, date="0001-01-01T00:00:00-01:00"),
     with_("date-1900-not-leap", NOT_REAL, date="1900-02-29"),
     with_("date-feb-30", NOT_REAL, date="2011-02-30"),
     with_("date-month-13", "month must be in 1..12", date="2011-13-01"),
@@ -129,8 +150,43 @@ CASES = [
     with_("timeout-negative", "timeout must be longer than zero", timeout=-5),
     with_("timeout-boolean", "not a boolean", timeout=True),
     with_("timeout-list", "not a list", timeout=["PT30S"]),
+    with_("timeout-366-days", None, timeout="P366D"),
+    with_("timeout-367-days", "timeout must be at most 366 days", timeout="P367D"),
+    with_("timeout-huge-number", "timeout must be at most 366 days", timeout=1e300),
     with_("size-1mb", "the limit is 65536", job__arguments=["x" * 1_000_000]),
-    with_("size-just-under", None, job__arguments=["x" * 65000]),
+    with_("size-client-just-under", None, job__arguments=["x" * 49000]),
+    with_("size-client-over", "without the worker's fields; the limit is 49152",
+          job__arguments=["x" * 50000]),
+    with_("size-with-worker-fields", None, job__arguments=["x" * 49000], result={"output": "y" * 16000}),
+    with_("size-total-over", "the limit is 65536", job__arguments=["x" * 49000],
+          result={"output": "y" * 17000}),
+    with_("size-unicode-counts-code-points", None, job__arguments=["\U0001f600" * 49000]),
+    with_("nesting-32", None, job__arguments=nested(30)),  # the document, job, then 30 lists
+    with_("nesting-33", DEEP, job__arguments=nested(31)),
+    with_("nesting-1500", DEEP, job__arguments=nested(1500)),
+    with_("nesting-in-an-extra-field", DEEP, notes=nested(40)),
+    with_("attempts-int", None, attempts=3),
+    with_("attempts-whole-float", None, attempts=3.0),
+    with_("attempts-string", ATTEMPTS, attempts="3"),
+    with_("attempts-negative", ATTEMPTS, attempts=-1),
+    with_("attempts-fraction", ATTEMPTS, attempts=1.5),
+    with_("attempts-boolean", ATTEMPTS, attempts=True),
+    with_("attempts-null", ATTEMPTS, attempts=None),
+    with_("history-list", None, history=[{"outcome": "done"}]),
+    with_("history-object", "history must be a list", history={"outcome": "done"}),
+    with_("history-string", "history must be a list", history="done"),
+    with_("claim-object", None, claim={"by": "x"}),
+    with_("claim-string", "claim must be an object", claim="me"),
+    with_("claim-null", "claim must be an object", claim=None),
+    with_("claim-list", "claim must be an object", claim=[]),
+    with_("result-string", "result must be an object", result="done"),
+    with_("due-matches", None, status="scheduled", due="2011-10-12T00:00:00.000Z"),
+    with_("due-matches-offset", None, status="running", date="2011-10-12T02:00:00+02:00",
+          due="2011-10-12T00:00:00.000Z"),
+    with_("due-other-instant", DUE, status="scheduled", due="2011-10-13T00:00:00.000Z"),
+    with_("due-not-canonical", DUE, status="running", due="2011-10-12"),
+    with_("due-number", DUE, status="scheduled", due=1318377600000),
+    with_("due-stale-after-reschedule", None, status="reschedule", due="2001-01-01T00:00:00.000Z"),
 ]
 
 
@@ -197,8 +253,14 @@ def node_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     payload = {"docs": [{"_id": f"case-{index}", **case.doc} for index, case in enumerate(CASES)],
                "roles": roles, "dates": [case.doc.get("date") for case in CASES],
                "durations": [value for value, _ in DURATIONS]}
+    depth = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # json.dumps recurses, and one case is nested 1500 deep
+    try:
+        text = json.dumps(payload)
+    finally:
+        sys.setrecursionlimit(depth)
     done = subprocess.run([node, str(folder / "harness.js"), str(folder / "design.json")],
-                          input=json.dumps(payload), capture_output=True, text=True, timeout=60, check=True)
+                          input=text, capture_output=True, text=True, timeout=60, check=True)
     results: dict[str, Any] = json.loads(done.stdout)
     return results
 

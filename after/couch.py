@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -19,8 +20,17 @@ import httpx
 
 from after.config import CouchConfig
 from after.couch_queries import ServerInfo, TaskQueries, queries_for, server_info
-from after.model import Document
-from after.store import Change, Conflict, Forbidden, StoreError, Unavailable, WriteResult, strip_meta
+from after.model import Document, unreadable_stand_in
+from after.store import (
+    Change,
+    Conflict,
+    Forbidden,
+    StoreError,
+    Unavailable,
+    Unreadable,
+    WriteResult,
+    strip_meta,
+)
 from after.transport import no_delay_transport
 
 log = logging.getLogger(__name__)
@@ -112,9 +122,14 @@ class CouchStore:
         raise StoreError(f"{where}: HTTP {status} ({reason_of(response)})")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
+        return self.parsed(self.request(method, path, **kwargs), path)
+
+    def parsed(self, response: httpx.Response, path: str) -> Any:
+        """The JSON body; ``Unreadable`` when a document in it is nested deeper than Python parses."""
         try:
-            return response.json()
+            return json.loads(response.content)
+        except RecursionError:
+            raise Unreadable(f"{path}: a document is nested deeper than Python's JSON parser goes") from None
         except ValueError:
             raise Unavailable(f"CouchDB at {self.url} answered {path} with something not JSON") from None
 
@@ -162,15 +177,40 @@ class CouchStore:
         response = self.request("GET", f"{self.db_path}/{doc_path(doc_id)}", ok=(404,))
         if response.status_code == 404:
             return None
-        doc: Document = response.json()
+        try:
+            doc: Document = self.parsed(response, doc_id)
+        except Unreadable:
+            return self.stand_in(doc_id, response.text)
         return doc
 
+    def stand_in(self, doc_id: str, text: str) -> Document:
+        """A document we cannot parse: its id, revision, worker and status read apart, and its text."""
+        fields: Document = {}
+        for wanted in (["_id", "_rev", "worker", "status"], ["_id", "_rev"]):
+            try:
+                answer = self.json("POST", f"{self.db_path}/_find",
+                                   json={"selector": {"_id": doc_id}, "fields": wanted, "limit": 1})
+            except Unreadable:  # the worker or status field itself is that deep
+                continue
+            docs = answer.get("docs") if isinstance(answer, dict) else None
+            fields = docs[0] if docs and isinstance(docs[0], dict) else {}
+            break
+        log.warning("task %s is nested too deep to parse; handing the worker a stand-in", doc_id,
+                    extra={"task_id": doc_id})
+        return unreadable_stand_in(doc_id, fields.get("_rev"), fields, text)
+
     def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
-        """One ``_all_docs`` request with the ids in the body; deleted and missing documents are None."""
+        """One ``_all_docs`` request with the ids in the body; deleted and missing documents are None.
+
+        If one of them cannot be parsed, each is read alone (``get``: a stand-in for that one).
+        """
         if not doc_ids:
             return []
-        body = self.json("POST", f"{self.db_path}/_all_docs", params={"include_docs": "true"},
-                         json={"keys": list(doc_ids)})
+        try:
+            body = self.json("POST", f"{self.db_path}/_all_docs", params={"include_docs": "true"},
+                             json={"keys": list(doc_ids)})
+        except Unreadable:
+            return [self.get(doc_id) for doc_id in doc_ids]
         found = {row.get("key"): row.get("doc") for row in body.get("rows", []) if isinstance(row, dict)}
         return [found.get(doc_id) if isinstance(found.get(doc_id), dict) else None for doc_id in doc_ids]
 
@@ -243,10 +283,29 @@ class CouchStore:
                 if not line.strip():
                     yield None  # heartbeat
                     continue
-                change = parse_change(line)
+                try:
+                    change = parse_change(line)
+                except Unreadable:
+                    change = self.unreadable_change(line)
                 if change is None:  # last_seq: the feed ended
                     return
                 yield change
+
+    def unreadable_change(self, line: bytes) -> Change:
+        """A feed row whose document is nested too deep to parse: its id and sequence from the text.
+
+        The top-level ``id`` comes before the document on both servers; the sequence comes first on
+        Apache CouchDB and last on pouchdb-server.
+        """
+        text = line.decode("utf-8", errors="replace")
+        found = FEED_ID.search(text)
+        if found is None:
+            raise Unavailable("the changes feed sent a row without an id that is too deep to parse")
+        doc_id = json.loads(found.group(1))
+        seqs = FEED_SEQ.findall(text)
+        seq = seqs[0] if text.startswith('{"seq":') else seqs[-1] if seqs else "0"
+        doc = self.get(doc_id)
+        return Change(seq=str(json.loads(seq)), id=doc_id, deleted=doc is None, doc=doc)
 
 
 def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -271,10 +330,16 @@ def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> li
     return ordered
 
 
+FEED_ID = re.compile(r'"id":("(?:[^"\\]|\\.)*")')
+FEED_SEQ = re.compile(r'"seq":("(?:[^"\\]|\\.)*"|\d+)')
+
+
 def parse_change(line: bytes) -> Change | None:
     """A continuous-feed row as a Change; None for the closing ``last_seq`` row."""
     try:
         row = json.loads(line)
+    except RecursionError:
+        raise Unreadable("a changes feed row is nested deeper than Python's JSON parser goes") from None
     except ValueError:
         raise Unavailable("the changes feed sent a line that is not JSON") from None
     if "id" not in row:

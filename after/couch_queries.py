@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from after.design import DESIGN_ID
 from after.indexes import BY_DATE, BY_STATUS, MANGO_DDOC, live_queries
 from after.model import Document, format_date
-from after.store import live_view_key
+from after.store import Unreadable, live_view_key
 
 log = logging.getLogger(__name__)
 DESIGN = DESIGN_ID.split("/", 1)[1]
@@ -69,6 +69,8 @@ class Http(Protocol):
     db_path: str
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]: ...
 
 
 @dataclass(frozen=True)
@@ -123,15 +125,25 @@ class MangoQueries:
             body["sort"] = sort
         seen = 0
         while True:
-            answer = http.json("POST", f"{http.db_path}/_find", json=body)
+            answer, docs = self.page(http, body)
             if answer.get("warning"):
                 log.warning("CouchDB: %s (has `after init` run?)", answer["warning"])
-            docs = [doc for doc in answer.get("docs", []) if isinstance(doc, dict)]
             yield from docs[: None if limit is None else limit - seen]
             seen += len(docs)
             if len(docs) < body["limit"] or (limit is not None and seen >= limit):
                 return
             body["bookmark"] = answer["bookmark"]
+
+    def page(self, http: Http, body: dict[str, Any]) -> tuple[dict[str, Any], list[Document]]:
+        """One ``_find`` answer and its documents; a page with a document too deep to parse is read
+        again as ids, then document by document (the stores hand out a stand-in for that one)."""
+        try:
+            answer = http.json("POST", f"{http.db_path}/_find", json=body)
+            return answer, [doc for doc in answer.get("docs", []) if isinstance(doc, dict)]
+        except Unreadable:
+            answer = http.json("POST", f"{http.db_path}/_find", json={**body, "fields": ["_id"]})
+            ids = [str(doc["_id"]) for doc in answer.get("docs", []) if isinstance(doc, dict)]
+            return answer, [doc for doc in http.get_many(ids) if doc is not None]
 
     def feed(self, worker: str) -> FeedRequest:
         selector = {"$or": [{"worker": worker}, {"_deleted": True}]}
@@ -176,7 +188,7 @@ class ViewQueries:
         tied = 0  # rows already yielded whose key is the next page's start key
         while True:
             params["limit"] = page_size + 1 + tied
-            rows = drop_before_docid(self.view(http, view, **params), params)
+            rows = drop_before_docid(self.rows(http, view, params), params)
             for row in rows[:page_size]:
                 if isinstance(row.get("doc"), dict):
                     yield row["doc"]
@@ -186,6 +198,15 @@ class ViewQueries:
             same = sum(1 for row in rows[:page_size] if row["key"] == following["key"])
             tied = same + (tied if following["key"] == params["startkey"] else 0)
             params.update(startkey=following["key"], startkey_docid=following["id"])
+
+    def rows(self, http: Http, view: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """View rows with their documents; with one too deep to parse, the documents are read apart."""
+        try:
+            return self.view(http, view, **params)
+        except Unreadable:
+            rows = self.view(http, view, **{**params, "include_docs": False})
+            docs = http.get_many([str(row["id"]) for row in rows])
+            return [{**row, "doc": doc} for row, doc in zip(rows, docs, strict=True)]
 
     def feed(self, worker: str) -> FeedRequest:
         return FeedRequest("GET", {"filter": f"{DESIGN}/tasks", "worker": worker})

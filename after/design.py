@@ -18,13 +18,13 @@ from after.model import (
     DATE_PATTERN,
     DURATION_PATTERN,
     END_INSTANT,
-    LIVE_STATUSES,
     MAX_CLIENT_CHARS,
     MAX_DEPTH,
     MAX_TASK_CHARS,
     MAX_TIMEOUT,
     MIN_INSTANT,
     NAME_PATTERN,
+    TERMINAL_STATUSES,
     WORKER_FIELDS,
     WORKER_ROLE,
     WORKER_STATUSES,
@@ -235,13 +235,13 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
     status_reason=js("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
 )
 
-# Mirrors after.store.live_view_key: live tasks keyed [worker, due epoch ms]; bad dates sort first.
+# Mirrors after.store.live_view_key: tasks not ended keyed [worker, due epoch ms]; bad dates sort first.
 LIVE_MAP = "function (doc) {" + DATE_JS + fill(r"""
-  var LIVE = {{live}};
-  if (typeof doc.worker !== 'string' || LIVE.indexOf(doc.status) < 0) { return; }
+  var ENDED = {{ended}};
+  if (typeof doc.worker !== 'string' || ENDED.indexOf(doc.status) >= 0) { return; }
   var due = parseDate(doc.date);
   emit([doc.worker, due.error ? 0 : due.ms], null);
-}""", live=js(sorted(LIVE_STATUSES)))
+}""", ended=js(sorted(TERMINAL_STATUSES)))
 
 # Listing: every document with a worker (a task, or a malformed one), by due date within the key range.
 LISTING_MAP = "function (doc) {" + DATE_JS + r"""

@@ -13,8 +13,9 @@ tasks only through these indexes, kept in ``_design/after-mango``:
   sorts before the day after ``until``'s UTC day plus one (``day_bound``). The few read beyond are
   dropped by the caller. Non-string dates (null, numbers, booleans) sort before every string: they come
   with the first range and are answered ``err``.
-- ``live-odd``: live tasks whose date (or, for armed ones, ``due``) is missing or not shaped like a
-  date, which no range can place: read whole, they end ``err`` at once.
+- ``live-odd``: tasks whose status is not one of After's (or missing), and live tasks whose date (or,
+  for armed ones, ``due``) is missing or not shaped like a date, which no range can place: read
+  whole, they end ``err`` at once.
 - ``by-date`` and ``by-status``: for the command line (listing by worker and date, counts by worker and
   status through the index's built-in ``_count`` reduce).
 """
@@ -35,10 +36,11 @@ BY_DATE, BY_STATUS = "by-date", "by-status"
 LOOSE_DATE = r"^\s*" + DATE_PATTERN[1:-1] + r"\s*$"
 
 ODD_SELECTOR: dict[str, Any] = {
-    "status": {"$in": sorted(LIVE_STATUSES)},
     "$or": [
-        {"date": {"$exists": False}},
-        {"date": {"$not": {"$regex": LOOSE_DATE}}},
+        {"status": {"$exists": False}},
+        {"status": {"$nin": sorted(Status)}},  # not one of After's: answered err, like a bad date
+        {"status": {"$in": sorted(LIVE_STATUSES)}, "date": {"$exists": False}},
+        {"status": {"$in": sorted(LIVE_STATUSES)}, "date": {"$not": {"$regex": LOOSE_DATE}}},
         {"status": {"$in": ARMED}, "due": {"$exists": False}},
         {"status": {"$in": ARMED}, "due": {"$not": {"$regex": CANONICAL_DATE_PATTERN}}},
     ],

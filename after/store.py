@@ -8,15 +8,13 @@ one suite against it and against the real server (``after.couch.CouchStore``).
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from after.model import LIVE_STATUSES, Document, InvalidTask, parse_date, revision_generation
+from after.model import TERMINAL_STATUSES, Document, InvalidTask, parse_date, revision_generation
 
 
 class StoreError(Exception):
@@ -37,6 +35,14 @@ class Forbidden(StoreError):
 
 class Unavailable(StoreError):
     """The server cannot be reached or failed (connection refused, timeout, 5xx)."""
+
+
+class Unreadable(StoreError):
+    """An answer holds a document nested deeper than Python's JSON parser goes (``RecursionError``).
+
+    The stores never let it escape to the worker: they read such documents one by one and hand out
+    a stand-in instead (``after.model.unreadable_stand_in``), which the worker answers with ``err``.
+    """
 
 
 @dataclass(frozen=True)
@@ -117,12 +123,13 @@ class Store(Protocol):
 def live_view_key(doc: Document) -> float | None:
     """The key (epoch milliseconds) of a document in the live-tasks view, None when not in it.
 
-    Mirrors the map function in ``after.design``: tasks with a live status, keyed by due date;
-    a date that does not parse sorts first (key 0) so the worker answers it with ``err`` at once.
+    Mirrors the map function in ``after.design``: every task that has not ended (a live status, or a
+    status that is not one of After's), keyed by due date; a date that does not parse sorts first
+    (key 0) so the worker answers it with ``err`` at once.
     """
     if not isinstance(doc.get("worker"), str):
         return None  # a task without a job is still answered (with err), so it is in the view
-    if not isinstance(doc.get("status"), str) or doc["status"] not in LIVE_STATUSES:
+    if isinstance(doc.get("status"), str) and doc["status"] in TERMINAL_STATUSES:
         return None
     return due_key(doc)
 
@@ -135,8 +142,25 @@ def due_key(doc: Document) -> float:
         return 0.0
 
 
-def new_revision(generation: int, doc: Document) -> str:
-    body = json.dumps(doc, sort_keys=True, default=str).encode()
+def copied(doc: Document) -> Document:
+    """A deep copy of a JSON document without recursion: documents may nest deeper than Python recurses
+    (CouchDB takes them), and the in-memory store must hold them like the real one."""
+    root: Document = {}
+    stack: list[tuple[Any, Any]] = [(doc, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if isinstance(value, dict | list):
+                child: Any = {} if isinstance(value, dict) else [None] * len(value)
+                stack.append((value, child))
+                value = child
+            target[key] = value
+    return root
+
+
+def new_revision(generation: int, doc_id: str, sequence: int) -> str:
+    body = f"{generation}:{doc_id}:{sequence}".encode()
     return f"{generation}-{hashlib.md5(body, usedforsecurity=False).hexdigest()}"
 
 
@@ -172,7 +196,7 @@ class MemoryStore:
         self.check_available()
         with self.condition:
             doc = self.documents.get(doc_id)
-            return None if doc is None or doc.get("_deleted") else copy.deepcopy(doc)
+            return None if doc is None or doc.get("_deleted") else copied(doc)
 
     def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
         return [self.get(doc_id) for doc_id in doc_ids]
@@ -189,7 +213,7 @@ class MemoryStore:
     def bulk_write(self, docs: Sequence[Document]) -> list[WriteResult]:
         self.check_available()
         with self.condition:
-            results = [self.write_one(copy.deepcopy(doc)) for doc in docs]
+            results = [self.write_one(copied(doc)) for doc in docs]
             self.condition.notify_all()
             return results
 
@@ -203,7 +227,7 @@ class MemoryStore:
             return WriteResult(doc_id, error="conflict", reason="Document update conflict.")
         generation = revision_generation(current_rev) + 1
         doc["_id"] = doc_id
-        doc["_rev"] = new_revision(generation, doc)
+        doc["_rev"] = new_revision(generation, doc_id, self.sequence)
         self.documents[doc_id] = doc
         self.sequence += 1
         self.log.append((self.sequence, doc_id))
@@ -222,7 +246,7 @@ class MemoryStore:
                      if doc.get("worker") == worker and (key := live_view_key(doc)) is not None
                      and (until is None or key <= until * 1000.0)]
             keyed.sort()
-            docs = [copy.deepcopy(self.documents[doc_id]) for _, doc_id in keyed]
+            docs = [copied(self.documents[doc_id]) for _, doc_id in keyed]
         yield from docs
 
     def tasks(
@@ -230,7 +254,7 @@ class MemoryStore:
     ) -> list[Document]:
         self.check_available()
         with self.condition:
-            found = [copy.deepcopy(doc) for doc in self.documents.values()
+            found = [copied(doc) for doc in self.documents.values()
                      if "worker" in doc and not doc.get("_deleted")
                      and worker in (None, doc.get("worker")) and status in (None, doc.get("status"))]
         # the order of the listing views: worker, then due date, then id
@@ -265,7 +289,7 @@ class MemoryStore:
         for doc_id, seq in sorted(newest.items(), key=lambda item: item[1]):
             doc = self.documents[doc_id]
             if doc.get("_deleted") or doc.get("worker") == worker:
-                changes.append(Change(str(seq), doc_id, bool(doc.get("_deleted")), copy.deepcopy(doc)))
+                changes.append(Change(str(seq), doc_id, bool(doc.get("_deleted")), copied(doc)))
         return changes
 
     def compact(self) -> None:

@@ -34,11 +34,17 @@ class Connection:
 
 @dataclass(frozen=True)
 class Written:
-    """The answer to a WriteRequest: ``doc`` is what was written, or the latest revision when not."""
+    """The answer to a WriteRequest: ``doc`` is what was written, or the latest revision when not.
+
+    ``failure`` says why a write could not be made at all (CouchDB refused it, or building it failed),
+    as opposed to a write that no longer applies (the document changed): the loop answers the task
+    with ``err`` and that reason.
+    """
 
     request: WriteRequest
     ok: bool
     doc: Document | None
+    failure: str | None = None
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,39 @@ def type_name(value: object) -> str:
             type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
 
 
+UNREADABLE = "unreadable"  # the stand-in's field: why, and the document's text
+UNREADABLE_TEXT_LIMIT = 16384
+
+
+def unreadable_stand_in(doc_id: str, rev: str | None, fields: Document, text: str) -> Document:
+    """What the stores hand out for a document they cannot parse (nested deeper than Python goes).
+
+    It keeps the document's id, revision, worker and status (read apart, through ``_find`` fields) and
+    its text; the worker answers it with ``err``, which replaces the document by this stand-in, so the
+    client's content survives as text in ``unreadable.text`` (the first 16 KiB).
+    """
+    reason = ("After cannot read this document: it is nested deeper than its JSON parser goes; "
+              f"its text is kept in {UNREADABLE}.text")
+    doc: Document = {"_id": doc_id, **({"_rev": rev} if rev else {})}
+    doc.update({key: fields[key] for key in ("worker", "status") if isinstance(fields.get(key), str)})
+    doc[UNREADABLE] = {"reason": reason, "text": text[:UNREADABLE_TEXT_LIMIT],
+                       "truncated": len(text) > UNREADABLE_TEXT_LIMIT}
+    return doc
+
+
+def unreadable_reason(doc: Document) -> str | None:
+    marker = doc.get(UNREADABLE)
+    if isinstance(marker, dict) and isinstance(marker.get("reason"), str):
+        return str(marker["reason"])
+    return None
+
+
+def status_of(doc: Document) -> str | None:
+    """The status if it is a string: a list or an object written there cannot even be looked up in a set."""
+    status = doc.get("status")
+    return status if isinstance(status, str) else None
+
+
 def is_task(doc: Document) -> bool:
     """A document with neither ``worker`` nor ``job`` is not a task and is ignored."""
     return not str(doc.get("_id", "")).startswith("_design/") and ("worker" in doc or "job" in doc)
@@ -224,6 +257,9 @@ def check_worker_fields(doc: Document, status: Status, due: float) -> None:
 
 def validate(doc: Document) -> Task:
     """Check a task document and return it as a Task, or raise InvalidTask with a reason."""
+    unreadable = unreadable_reason(doc)
+    if unreadable is not None:
+        raise InvalidTask(unreadable)
     check_shape(doc)
     worker = doc.get("worker")
     if not isinstance(worker, str) or not NAME_RE.fullmatch(worker):

@@ -19,7 +19,8 @@ from after.clock import Clock
 from after.events import Changed, Connection, Event, Finished, Loaded, WriteRequest, Written
 from after.jobs import Job, JobContext, Outcome
 from after.model import Document
-from after.store import Store, Unavailable
+from after.store import Store, StoreError, Unavailable, Unreadable, WriteResult
+from after.transitions import fit
 
 log = logging.getLogger("after.worker")
 T = TypeVar("T")
@@ -142,8 +143,9 @@ class StoreWriter:
             self.process(batch)
 
     def process(self, batch: list[WriteRequest | LoadRequest]) -> None:
+        writes = [item for item in batch if isinstance(item, WriteRequest)]
         try:
-            self.write_all([item for item in batch if isinstance(item, WriteRequest)])
+            self.write_all(writes)
             for item in batch:
                 if isinstance(item, LoadRequest):
                     docs = self.retrying(self.reader(item.until))
@@ -151,11 +153,10 @@ class StoreWriter:
         except GiveUp:
             log.error("gave up writing %d requests: CouchDB is unreachable and the worker is stopping",
                       len(batch))
-        except Exception:  # a bug or an unexpected answer: report the batch unwritten, keep the thread
+        except Exception:  # a bug: each request is answered, the thread goes on
             log.exception("writing %d requests failed", len(batch))
-            for item in batch:
-                if isinstance(item, WriteRequest):
-                    self.inbox.put(Written(item, False, None))
+            for request in writes:
+                self.inbox.put(Written(request, False, None))
         finally:
             with self.lock:
                 self.pending -= len(batch)
@@ -195,26 +196,54 @@ class StoreWriter:
             if new is not None:
                 prepared.append((request, new))
         if prepared:
-            results = self.retrying(lambda: self.store.bulk_write([doc for _, doc in prepared]))
+            results = self.retrying(lambda: self.bulk_write([doc for _, doc in prepared]))
             for (request, new), result in zip(prepared, results, strict=True):
                 if result.ok:
                     self.inbox.put(Written(request, True, {**new, "_rev": result.rev}))
                 elif result.error == "conflict":
                     again.append((request, None))
                 else:
+                    reason = f"CouchDB refused it: {result.reason or result.error}"
                     log.error("CouchDB refused the %s of task %s: %s", request.purpose, request.task_id,
-                              result.reason, extra={"task_id": request.task_id})
-                    self.inbox.put(Written(request, False, None))
+                              result.reason or result.error, extra={"task_id": request.task_id})
+                    self.inbox.put(Written(request, False, None, failure=reason))
         return again
+
+    def bulk_write(self, docs: list[Document]) -> list[WriteResult]:
+        """One ``_bulk_docs``; if the request as a whole is refused, each document alone, so one bad
+        document (one CouchDB cannot take) fails by itself instead of sinking its batch."""
+        try:
+            return self.store.bulk_write(docs)
+        except (Unavailable, Unreadable):
+            raise
+        except StoreError as error:
+            if len(docs) == 1:
+                return [WriteResult(str(docs[0].get("_id")), error="refused", reason=str(error))]
+            log.warning("a batch of %d writes was refused (%s); writing them one by one", len(docs), error)
+            return [result for doc in docs for result in self.bulk_write([doc])]
 
     def prepare(self, request: WriteRequest, latest: Document | None,
                 again: list[tuple[WriteRequest, Document | None]]) -> Document | None:
-        """The document to write, or None when the request is settled (or must be re-read first)."""
+        """The document to write, or None when the request is settled (or must be re-read first).
+
+        A transform that raises fails its own request only (answered with the error as ``failure``).
+        """
+        try:
+            return self.prepared(request, latest, again)
+        except Exception as error:
+            log.exception("building the %s of task %s failed", request.purpose, request.task_id,
+                          extra={"task_id": request.task_id})
+            failure = f"After could not build its {request.purpose} write: {type(error).__name__}: {error}"
+            self.inbox.put(Written(request, False, latest, failure=failure))
+            return None
+
+    def prepared(self, request: WriteRequest, latest: Document | None,
+                 again: list[tuple[WriteRequest, Document | None]]) -> Document | None:
         if latest is None:  # first round: the loop's copy, which may be stale
             new = request.transform(request.base)
             if new is None:
                 again.append((request, None))
-            return new
+            return None if new is None else fit(new)
         if latest.get("_deleted"):
             self.inbox.put(Written(request, False, None))
             return None
@@ -224,7 +253,7 @@ class StoreWriter:
         new = request.transform(latest)
         if new is None:
             self.inbox.put(Written(request, False, latest))
-        return new
+        return None if new is None else fit(new)
 
     def reader_of(self, task_ids: list[str]) -> Callable[[], list[Document | None]]:
         def read() -> list[Document | None]:

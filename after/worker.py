@@ -29,6 +29,7 @@ from after.model import (
     is_task,
     parse_duration,
     revision_generation,
+    status_of,
     validate,
 )
 from after.scheduler import WallTimer
@@ -37,6 +38,7 @@ from after.transitions import (
     Owner,
     Transform,
     acknowledge,
+    attempts_of,
     cancel,
     claim,
     claim_expired,
@@ -45,6 +47,7 @@ from after.transitions import (
     release,
     renew,
 )
+from after.worker_claims import ClaimBudget
 from after.worker_results import finish_request, interrupted_record, unknown_job_outcome
 from after.worker_state import IN_FLIGHT, Counters, Entry, Phase, Ports, status_line
 
@@ -74,6 +77,8 @@ class Worker:
         self.stop_deadline = 0.0
         self.next_tick = now.mono
         self.counters = Counters()
+        self.budget = ClaimBudget(settings.concurrency)
+        self.refused: dict[str, str] = {}  # task id -> revision CouchDB would not let us answer
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class Worker:
     def dispatch_event(self, event: Event, now: Instant) -> None:
         match event:
             case Changed(doc):
-                self.observe(doc, now)
+                self.observe_safely(doc, now)
             case Loaded():
                 self.loaded(event, now)
             case Written():
@@ -148,9 +153,28 @@ class Worker:
 
     # ---- documents ------------------------------------------------------------------------------
 
+    def observe_safely(self, doc: Document, now: Instant) -> None:
+        """``observe``, isolated: if handling one document raises, only that task is skipped.
+
+        What a document can hold is answered by validation (``err`` with a reason); an exception here
+        is a bug or the machine (an unreadable jobs directory), so the task is left as it is, logged,
+        and looked at again when it changes or the horizon is loaded next.
+        """
+        try:
+            self.observe(doc, now)
+        except Exception:
+            task_id = str(doc.get("_id"))
+            log.exception("task %s: internal error while handling it; left as it is", task_id,
+                          extra={"task_id": task_id})
+            self.forget(task_id)
+
     def observe(self, doc: Document, now: Instant) -> None:
         """React to the current revision of a document, whatever its source."""
         task_id = str(doc.get("_id"))
+        if task_id in self.refused:
+            if self.refused[task_id] == doc.get("_rev"):
+                return  # CouchDB would not take our answer to this revision: leave it as it is
+            del self.refused[task_id]
         entry = self.entries.get(task_id)
         if entry and revision_generation(doc.get("_rev")) < revision_generation(entry.doc.get("_rev")):
             return  # an old revision replayed by the feed or a view read
@@ -161,7 +185,7 @@ class Worker:
         if entry is not None and entry.phase in IN_FLIGHT:
             self.observe_in_flight(task_id, entry, doc, now)
             return
-        if doc.get("status") in TERMINAL_STATUSES:  # e.g. the echo of a result: nothing to check or do
+        if status_of(doc) in TERMINAL_STATUSES:  # e.g. the echo of a result: nothing to check or do
             self.forget(task_id)
             return
         try:
@@ -169,6 +193,8 @@ class Worker:
         except InvalidTask as error:
             reason = error.reason
             self.forget(task_id)
+            log.warning("task %s is invalid: %s", task_id, reason,
+                        extra={"task_id": task_id, "status": "err"})
             self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
             return
         self.observe_valid(task_id, doc, task.status, task.due, task.job_name, now)
@@ -182,6 +208,7 @@ class Worker:
             self.forget(task_id)
             if self.ports.registry.resolve(job) is None:
                 reason = self.unknown_job(job)
+                log.warning("task %s: %s", task_id, reason, extra={"task_id": task_id, "status": "err"})
                 self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
             elif due - self.settings.claim_ahead <= now.wall and not self.stopping:
                 self.arm(task_id, doc, due)  # due already: claimed straight away, one write fewer
@@ -197,7 +224,7 @@ class Worker:
         return unknown_job_reason(self.ports.registry, name)
 
     def observe_in_flight(self, task_id: str, entry: Entry, doc: Document, now: Instant) -> None:
-        status = doc.get("status")
+        status = status_of(doc)
         if status == Status.RUNNING.value and self.owner.owns(doc):
             entry.doc = doc  # the echo of our own claim or renewal
         elif status == Status.CANCEL.value or status in ARM_STATUSES:
@@ -241,6 +268,7 @@ class Worker:
             self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05)
 
     def forget(self, task_id: str) -> None:
+        self.budget.release(task_id)
         if self.entries.pop(task_id, None) is not None:
             for kind in ("claim", "start", "lease"):
                 self.timer.cancel((kind, task_id))
@@ -270,20 +298,24 @@ class Worker:
             heapq.heappush(self.runnable, (entry.due, task_id))
 
     def make_ready(self, task_id: str, due: float) -> None:
-        heapq.heappush(self.ready, (due, task_id))
+        entry = self.entries.get(task_id)
+        if entry is not None and not entry.queued:
+            entry.queued = True
+            heapq.heappush(self.ready, (due, task_id))
 
     def issue_claims(self, now: Instant) -> None:
+        """Claim ready tasks, oldest due first, as far as the claim budget allows (``worker_claims``)."""
         if not self.ready or self.stopping:
             return
-        limit = max(1000, self.settings.concurrency * 4)
-        in_flight = sum(1 for entry in self.entries.values() if entry.phase in IN_FLIGHT)
-        while self.ready and in_flight < limit and not self.stopping:
+        room = self.budget.room(self.ports.runner.busy())
+        while self.ready and room > 0:
             due, task_id = heapq.heappop(self.ready)
             entry = self.entries.get(task_id)
             if entry is None or entry.phase not in (Phase.ARMED, Phase.WATCHING) or entry.due != due:
                 continue
-            entry.phase = Phase.CLAIMING
-            in_flight += 1
+            entry.phase, entry.queued = Phase.CLAIMING, False
+            self.budget.hold(task_id)
+            room -= 1
             self.submit(task_id, "claim", entry.doc, self.claim_transform(due), applied=self.owned_running)
 
     def claim_transform(self, due: float) -> Transform:
@@ -314,8 +346,10 @@ class Worker:
         return doc.get("status") == Status.RUNNING.value and self.owner.owns(doc)
 
     def start(self, task_id: str, entry: Entry, now: Instant) -> None:
-        job_name = str(entry.doc.get("job", {}).get("name"))
+        job_field = entry.doc.get("job")
+        job_name = str(job_field.get("name")) if isinstance(job_field, dict) else ""
         job = self.ports.registry.resolve(job_name)
+        self.budget.release(task_id)
         entry.phase = Phase.RUNNING
         entry.run_id = uuid.uuid4().hex
         entry.context = self.context(task_id, entry, job_name)
@@ -333,10 +367,12 @@ class Worker:
                 else self.settings.default_timeout
         except InvalidTask:
             timeout = self.settings.default_timeout
+        job_field = entry.doc.get("job")
+        arguments = job_field.get("arguments", []) if isinstance(job_field, dict) else []
         return JobContext(
             task_id=task_id, worker=self.name, job_name=job_name,
-            arguments=list(entry.doc.get("job", {}).get("arguments", [])), document=entry.doc,
-            attempt=int(entry.doc.get("attempts", 1)), timeout=timeout,
+            arguments=list(arguments) if isinstance(arguments, list) else [], document=entry.doc,
+            attempt=max(1, attempts_of(entry.doc)), timeout=timeout,
             output_limit=self.settings.output_limit, services=self.ports.services,
         )
 
@@ -345,7 +381,9 @@ class Worker:
     def written(self, event: Written, now: Instant) -> None:
         request, task_id = event.request, event.request.task_id
         entry = self.entries.get(task_id)
-        if request.purpose == "claim":
+        if event.failure is not None:
+            self.write_failed(task_id, entry, event, now)
+        elif request.purpose == "claim":
             self.claimed(task_id, entry, event, now)
         elif request.purpose == "renew":
             self.renewed(task_id, entry, event, now)
@@ -357,6 +395,23 @@ class Worker:
                 self.observe(event.doc, now)
         elif event.doc is not None:
             self.observe(event.doc, now)
+
+    def write_failed(self, task_id: str, entry: Entry | None, event: Written, now: Instant) -> None:
+        """A write CouchDB refused, or that could not be built: the task ends ``err`` with the reason.
+
+        If even that answer is refused, the revision is left alone (and logged) until someone changes it.
+        """
+        if entry is not None and entry.phase == Phase.RUNNING and entry.context is not None:
+            entry.context.canceled.set()  # it must not go on under a claim we cannot keep
+        self.forget(task_id)
+        doc = event.doc if event.doc is not None else event.request.base
+        if event.request.purpose == "reject":
+            log.error("task %s: CouchDB refused even its err answer (%s); leaving revision %s as it is",
+                      task_id, event.failure, doc.get("_rev"), extra={"task_id": task_id})
+            self.refused[task_id] = str(doc.get("_rev"))
+            return
+        reason = str(event.failure)
+        self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
 
     def claimed(self, task_id: str, entry: Entry | None, event: Written, now: Instant) -> None:
         if entry is None or entry.phase != Phase.CLAIMING:
@@ -393,6 +448,7 @@ class Worker:
         if entry is None or entry.run_id != event.run_id:
             return
         entry.phase = Phase.FINISHING
+        self.budget.ran(event.ended - event.started)
         if entry.shutdown:
             interrupted = interrupted_record(event, entry.doc, self.owner)
             self.submit(event.task_id, "release", entry.doc,
@@ -402,11 +458,12 @@ class Worker:
 
     def settled(self, task_id: str, event: Written, now: Instant) -> None:
         self.entries.pop(task_id, None)
+        self.budget.release(task_id)
         if event.request.purpose == "finish" and event.ok and event.doc is not None:
-            status = event.doc.get("status")
+            status = status_of(event.doc)
             self.counters.record(str(status))
             log.info("task %s: %s", task_id, status, extra={"task_id": task_id, "status": status})
-        if event.doc is not None and event.doc.get("status") in ARM_STATUSES | {Status.CANCEL.value}:
+        if event.doc is not None and status_of(event.doc) in ARM_STATUSES | {Status.CANCEL.value}:
             self.observe(event.doc, now)
 
     def loaded(self, event: Loaded, now: Instant) -> None:
@@ -418,7 +475,7 @@ class Worker:
                     self.forget(task_id)
         self.loaded_until = max(event.until, self.loaded_until or event.until)
         for doc in event.docs:
-            self.observe(doc, now)
+            self.observe_safely(doc, now)
         if not self.reported_ready:
             self.reported_ready = True
             self.ports.notifier.status(self.status_line())
@@ -434,11 +491,14 @@ class Worker:
                 self.loaded_until < now.wall + horizon * 0.75 and not self.stopping:
             self.loading_since = now.mono  # asked again after LOAD_PATIENCE if the answer never comes
             self.ports.writer.load(now.wall + horizon)
-        for task_id, entry in self.entries.items():
+        for task_id, entry in list(self.entries.items()):
             if entry.phase in (Phase.CLAIMED, Phase.RUNNING) and \
                     now.mono - entry.renewed >= self.settings.lease / 3:
                 entry.renewed = now.mono
                 self.submit(task_id, "renew", entry.doc, self.renew_transform())
+            elif entry.phase == Phase.WATCHING and not entry.queued and \
+                    claim_expired(entry.doc, now.wall, self.ports.is_dead):
+                self.make_ready(task_id, entry.due)  # its process died (on this host): no need to wait
         self.ports.notifier.status(self.status_line())
 
     def status_line(self) -> str:
@@ -458,6 +518,7 @@ class Worker:
                 self.release_claim(task_id, entry)
 
     def release_claim(self, task_id: str, entry: Entry) -> None:
+        self.budget.release(task_id)
         entry.phase = Phase.FINISHING
         self.submit(task_id, "release", entry.doc, lambda d: release(d, self.owner))
 

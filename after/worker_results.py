@@ -8,7 +8,7 @@ from after.config import WorkerConfig
 from after.events import Finished, WriteRequest
 from after.jobs import Outcome
 from after.model import Document, format_date
-from after.transitions import Owner, finish
+from after.transitions import Owner, attempts_of, finish
 
 
 def unknown_job_outcome(reason: str) -> Outcome:
@@ -29,7 +29,7 @@ def result_record(event: Finished, doc: Document, due: float, owner: Owner) -> d
     return {
         "run": event.run_id,
         "by": owner.label,
-        "attempt": int(doc.get("attempts", 1)),
+        "attempt": max(1, attempts_of(doc)),
         "started": format_date(event.started),
         "ended": format_date(event.ended),
         "lateness_ms": round((event.started - due) * 1000.0, 3),

@@ -36,6 +36,7 @@ class Entry:
     renewed: float = 0.0  # monotonic time of the last claim or renewal
     shutdown: bool = False
     renewing_to_start: bool = False  # its lease is renewed before the job starts
+    queued: bool = False  # waiting in the loop's ready queue for a claim
 
 
 class Writer(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from after.model import Document, format_date
-from after.transitions import Owner, acknowledge, claim, finish, release, renew
+from after.model import MAX_TASK_CHARS, Document, format_date, json_chars
+from after.transitions import Owner, acknowledge, claim, finish, fit, reject, release, renew
 
 NOW = 1_800_000_000.0
 ME = Owner("manobi", "host-a", 10, 5.0)
@@ -90,3 +90,46 @@ def test_history_is_bounded() -> None:
     doc = claimed_by(ME, NOW + 1, history=[{"run": str(number)} for number in range(10)])
     new = finish(doc, ME, RESULT, history_limit=3)
     assert new is not None and [entry["run"] for entry in new["history"]] == ["8", "9", "r1"]
+
+
+def test_takeover_of_a_claim_made_ahead_of_a_date_still_to_come_is_not_an_attempt() -> None:
+    lease = {"by": OTHER.as_dict(), "at": format_date(NOW - 1.0), "lease_until": format_date(NOW + 59.0)}
+    ahead = task("running", attempts=1, claim=lease, date=format_date(NOW + 5))
+    taken = claim(ahead, ME, NOW, 30.0, NOW + 5, lambda by: by["pid"] == 20)  # its process is dead
+    assert taken is not None and ME.owns(taken)
+    assert taken["attempts"] == 1 and "history" not in taken  # one start to come: this one
+
+
+def test_takeover_after_the_date_of_a_claim_made_ahead_records_that_the_job_may_have_started() -> None:
+    lease = {"by": OTHER.as_dict(), "at": format_date(NOW - 61.0), "lease_until": format_date(NOW - 2.0)}
+    ahead = task("running", attempts=1, claim=lease, date=format_date(NOW - 60))
+    taken = claim(ahead, ME, NOW, 30.0, NOW - 60, never_dead)
+    assert taken is not None and taken["attempts"] == 2
+    assert "may have started" in taken["history"][-1]["reason"]
+
+
+def test_worker_fields_of_the_wrong_type_are_read_as_nothing_and_rewritten() -> None:
+    doc = task("scheduled", attempts="three", history={"not": "a list"})
+    new = claim(doc, ME, NOW, 30.0, NOW, never_dead)
+    assert new is not None and new["attempts"] == 1
+    done = finish({**new, "history": "garbage"}, ME, RESULT, history_limit=10)
+    assert done is not None and done["history"] == [{"run": "r1", "outcome": "done"}]
+
+
+def test_reject_answers_a_task_whose_status_is_not_one_of_afters() -> None:
+    for status in ("later", None):
+        rejected = reject({**task("waiting"), "status": status}, "status must be one of ...", NOW)
+        assert rejected is not None and rejected["status"] == "err"
+    assert reject(task("done"), "whatever", NOW) is None
+
+
+def test_fit_trims_the_workers_fields_never_the_clients() -> None:
+    client = "c" * 40_000
+    doc = task("done", job={"name": "record", "arguments": [client]},
+               result={"outcome": "done", "output": "o" * 20_000},
+               history=[{"reason": "r" * 1_000} for _ in range(10)])
+    fitted = fit(doc, limit=MAX_TASK_CHARS)
+    assert json_chars(fitted) <= MAX_TASK_CHARS
+    assert fitted["job"]["arguments"] == [client]
+    assert fitted["result"]["output"].endswith("o") and len(fitted["history"]) == 10  # the output gave way
+    assert fit(task("done")) == task("done")

@@ -48,8 +48,9 @@ check: $(STAMP) node_modules/.installed
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests
 
+# make bench BENCH="--quick" (or --only NAME, --server couchdb|pouchdb): arguments of bench.run
 bench: $(STAMP) node_modules/.installed
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH)
 
 clean:
 	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

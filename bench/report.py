@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from bench.common import Row, fmt
-from tests.server import ROOT
 
-HEADERS = ["benchmark", "configuration", "p50 ms", "p99 ms", "max ms", "result", "target", "met"]
+TEXT_WIDTH = 48  # a text shown instead of an After figure (a skip, a failure) is cut here; notes have it all
+HEADERS = ["benchmark", "server", "configuration", "figure", "After", "APScheduler", "ratio", "target", "met"]
 
 
-def cells(row: Row) -> list[str]:
+def cells(row: Row, previous: Row | None = None) -> list[str]:
+    """A row's cells; the benchmark, server and configuration are left blank when they repeat."""
     met = {True: "yes", False: "NO", None: ""}[row.met]
-    return [row.benchmark, row.configuration, fmt(row.p50), fmt(row.p99), fmt(row.max), row.value,
-            row.target, met]
+    text = row.value if len(row.value) <= TEXT_WIDTH else row.value[:TEXT_WIDTH - 3] + "..."
+    mine = fmt(row.after, row.digits) if row.after is not None else (text or "-")
+    ratio = "-" if row.ratio is None else f"{row.ratio:,.2f}"
+    group = [row.benchmark, row.server, row.configuration]
+    if previous is not None and group == [previous.benchmark, previous.server, previous.configuration]:
+        group = ["", "", ""]
+    return [*group, row.figure, mine, fmt(row.peer, row.digits), ratio, row.target, met]
+
+
+def all_cells(rows: list[Row]) -> list[list[str]]:
+    return [cells(row, rows[index - 1] if index else None) for index, row in enumerate(rows)]
 
 
 def render_table(rows: list[Row]) -> str:
-    table = [HEADERS, *[cells(row) for row in rows]]
+    table = [HEADERS, *all_cells(rows)]
     widths = [max(len(line[column]) for line in table) for column in range(len(HEADERS))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)) for line in table]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+             for line in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def render_notes(rows: list[Row]) -> str:
+    """Each row's notes under its benchmark, server and configuration, for the terminal."""
+    lines = []
+    for row in rows:
+        if row.notes:
+            lines.append(f"  {row.benchmark}, {row.server}, {row.configuration}:")
+            lines += [f"    - {note}" for note in row.notes]
     return "\n".join(lines)
 
 
@@ -48,9 +68,16 @@ def proc_field(path: str, key: str) -> str:
     return "unknown"
 
 
-def describe_machine() -> dict[str, str]:
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def describe_machine(servers: dict[str, str]) -> dict[str, str]:
+    """The machine and the versions measured; ``servers`` maps a server kind to its version."""
     memory_kb = proc_field("/proc/meminfo", "MemTotal").split()[0]
-    pouch = json.loads((ROOT / "node_modules" / "pouchdb-server" / "package.json").read_text())["version"]
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": first_line(["nproc"]),
@@ -59,24 +86,27 @@ def describe_machine() -> dict[str, str]:
         "kernel": platform.release(),
         "os": proc_field("/etc/os-release", "PRETTY_NAME"),
         "python": platform.python_version(),
-        "httpx": version("httpx"),
+        "httpx": package_version("httpx"),
+        "APScheduler": package_version("APScheduler"),
         "node": first_line(["node", "--version"]),
-        "pouchdb-server": pouch,
+        **{f"server {kind}": text for kind, text in servers.items()},
         "load average at start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
 
 
 def markdown_table(rows: list[Row]) -> list[str]:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(text.replace("|", "/") for text in cells(row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(text.replace("|", "/") for text in line) + " |" for line in all_cells(rows)]
     return lines
 
 
 def render_markdown(rows: list[Row], runs: dict[str, Any], machine: dict[str, str]) -> str:
     lines = ["# After: benchmark results", "",
              "Written by `make bench` (`python -m bench.run`); see bench/README.md for how each figure is "
-             "measured.", "", *markdown_table(rows), "", "## Notes", ""]
-    lines += [f"- **{row.benchmark}, {row.configuration}**: {note}" for row in rows for note in row.notes]
+             "measured. Ratio = After / APScheduler (APScheduler 3.11 in memory, same jobs, same run).", "",
+             *markdown_table(rows), "", "## Notes", ""]
+    lines += [f"- **{row.benchmark}, {row.server}, {row.configuration}**: {note}"
+              for row in rows for note in row.notes]
     lines += ["", "## Runs", ""]
     for name, run in runs.items():
         lines.append(f"- **{name}**: {run['seconds']:.0f} s on {run['machine']['date']}")

@@ -64,8 +64,8 @@ def free_port() -> int:
 def couchdb_missing() -> str | None:
     """Why Apache CouchDB cannot be started here, or None when it can."""
     if not COUCHDB.exists():
-        return (f"Apache CouchDB is not on this machine ({COUCHDB} is missing; CI has it in ../shared): "
-                "the Apache CouchDB runs were skipped, pouchdb-server ran the same cases")
+        return (f"Apache CouchDB is not on this machine ({COUCHDB} is missing; CI has it in ../shared), "
+                "so only pouchdb-server ran these cases")
     home = Path(os.environ.get("AFTER_COUCHDB_HOME", "/var/cache/after-couchdb"))
     if os.geteuid() != 0 and not home.exists():
         return "Apache CouchDB needs root the first time (it unpacks into /var/cache/after-couchdb)"
@@ -260,17 +260,21 @@ class CouchDBServer(TestServer):
         (etc / "local.ini").chmod(0o600)
 
     def watch(self) -> None:
+        """The reaper: a shell in its own process group that SIGKILLs the VM when this process dies."""
         pid = self.pid()
         if pid is None:
             return
-        script = f"trap 'kill -9 {pid} 2>/dev/null; exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+        script = (f"trap 'kill -9 {pid} $s 2>/dev/null; exit 0' TERM; "
+                  "while :; do sleep 3600 & s=$!; wait $s; done")
         self.reaper = subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       preexec_fn=die_with_parent)
+                                       start_new_session=True, preexec_fn=die_with_parent)
 
     def unwatch(self) -> None:
-        if self.reaper is not None and self.reaper.poll() is None:
-            self.reaper.kill()
+        """End the reaper and its ``sleep`` (its whole process group) without touching the VM."""
+        if self.reaper is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.reaper.pid, signal.SIGKILL)
             self.reaper.wait()
         self.reaper = None
 
@@ -330,7 +334,7 @@ def start_server(directory: Path | None = None, port: int | None = None,
     """A running server with an admin; ``close()`` it (or use it as a context manager)."""
     where = Path(tempfile.mkdtemp(prefix=f"after-{kind}-")) if directory is None else directory
     where.mkdir(parents=True, exist_ok=True)
-    server = SERVERS[kind](where, port or free_port(), **options)  # type: ignore[call-arg]
+    server = SERVERS[kind](where, port or free_port(), **options)
     try:
         server.start()
     except BaseException:

@@ -43,10 +43,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# Contract, integration and system tests run on Apache CouchDB (../shared/couchdb) and on pouchdb-server;
+# without ../shared the CouchDB runs are skipped and the summary says so. -rsxX lists skips and xfails.
 check: $(STAMP) node_modules/.installed
 	$(BIN)/ruff check after tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -rsxX tests
 
 # make bench BENCH="--quick" (or --only NAME, --server couchdb|pouchdb): arguments of bench.run
 bench: $(STAMP) node_modules/.installed

@@ -1,4 +1,5 @@
-"""One contract suite for every Store: MemoryStore and CouchStore (on pouchdb-server) must agree."""
+"""One contract suite for every Store: MemoryStore and CouchStore, on Apache CouchDB and on pouchdb-server,
+must agree."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def fresh_like(store: Store, request: pytest.FixtureRequest) -> Store:
     """A store of the same kind on a database that does not exist yet."""
     if isinstance(store, MemoryStore):
         return MemoryStore()
-    server = request.getfixturevalue("couch_server")
+    server = request.getfixturevalue(f"{request.node.callspec.params['store']}_server")
     return CouchStore(server.url, f"fresh-{uuid.uuid4().hex[:12]}", server.admin, server.password)
 
 

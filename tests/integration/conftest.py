@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.deployment import Deployment
-from tests.server import PouchServer
+from tests.server import TestServer
 
 
 @pytest.fixture
-def deployment(couch_server: PouchServer, tmp_path: Path) -> Iterator[Deployment]:
+def deployment(couch_server: TestServer, tmp_path: Path) -> Iterator[Deployment]:
     deployed = Deployment(couch_server, tmp_path)
     yield deployed
     deployed.stop_all()

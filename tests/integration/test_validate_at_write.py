@@ -13,7 +13,7 @@ from after.couch import CouchStore
 from after.database import CLIENT_ROLE
 from after.model import WORKER_ROLE
 from after.store import Forbidden
-from tests.server import PouchServer
+from tests.server import TestServer
 
 pytestmark = pytest.mark.couch
 
@@ -26,7 +26,7 @@ def task(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def users(couch_server: PouchServer) -> dict[str, tuple[str, str]]:
+def users(couch_server: TestServer) -> dict[str, tuple[str, str]]:
     """A client (role after_client) and a worker (role after_worker): kind -> (user, password)."""
     accounts: dict[str, tuple[str, str]] = {}
     with CouchStore(couch_server.url, "_users", couch_server.admin, couch_server.password) as admin:
@@ -39,7 +39,7 @@ def users(couch_server: PouchServer) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture
-def as_user(couch_server: PouchServer, couch_store: CouchStore,
+def as_user(couch_server: TestServer, couch_store: CouchStore,
             users: dict[str, tuple[str, str]]) -> Iterator[dict[str, CouchStore]]:
     """CouchStores on the test's database as the client, the worker and the admin."""
     stores = {kind: CouchStore(couch_server.url, couch_store.database, user, password)
@@ -115,12 +115,12 @@ def test_design_document_only_by_admins(as_user: dict[str, CouchStore]) -> None:
         as_user["worker"].put({"_id": "_design/mine", "views": {}})
 
 
-def test_anonymous_users_are_not_members(couch_server: PouchServer, couch_store: CouchStore) -> None:
+def test_anonymous_users_are_not_members(couch_server: TestServer, couch_store: CouchStore) -> None:
     with CouchStore(couch_server.url, couch_store.database) as anonymous, pytest.raises(Forbidden):
         anonymous.get("anything")
 
 
-def test_secrets_stay_out_of_errors_and_reprs(couch_server: PouchServer, couch_store: CouchStore) -> None:
+def test_secrets_stay_out_of_errors_and_reprs(couch_server: TestServer, couch_store: CouchStore) -> None:
     wrong = "not-the-password-" + secrets.token_hex(4)
     with CouchStore(couch_server.url, couch_store.database, couch_server.admin, wrong) as store:
         with pytest.raises(Forbidden) as refused:

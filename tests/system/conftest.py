@@ -1,6 +1,8 @@
 """System test fixtures: the .deb, a CouchDB-protocol server on the host loopback, a booted container.
 
 Needs root, systemd-nspawn and debootstrap (`make system-deps`, which `make check` runs first).
+The scenarios run once per server kind (``couch`` is the session's ``couch_server``): the container
+shares the host network, so its after.toml names the server on the host's 127.0.0.1 either way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server import PouchServer, start_server
+from tests.server import TestServer
 from tests.system.container import SHARE, Container, booted, rootfs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,15 +86,15 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> Debs:
 
 
 @pytest.fixture(scope="session")
-def couch() -> Iterator[PouchServer]:
-    with start_server() as server:
-        yield server
+def couch(couch_server: TestServer) -> TestServer:
+    """The host's server of each kind (Apache CouchDB, pouchdb-server): the scenarios run on both."""
+    return couch_server
 
 
 class Tasks:
     """Task documents over plain HTTP, as a client of After would write them."""
 
-    def __init__(self, server: PouchServer, database: str = "after") -> None:
+    def __init__(self, server: TestServer, database: str = "after") -> None:
         self.base = f"{server.url}/{database}"
         self.client = httpx.Client(auth=server.auth, headers=HEADERS, timeout=10.0)
 
@@ -118,13 +120,13 @@ class Tasks:
 
 
 @pytest.fixture(scope="session")
-def tasks(couch: PouchServer) -> Iterator[Tasks]:
+def tasks(couch: TestServer) -> Iterator[Tasks]:
     client = Tasks(couch)
     yield client
     client.client.close()
 
 
-def configure(container: Container, server: PouchServer) -> None:
+def configure(container: Container, server: TestServer) -> None:
     """What an administrator does after `apt install after` (docs/production.md)."""
     container.run(["install", "-m", "0640", "-o", "root", "-g", "_after", "/dev/stdin",
                    "/etc/after/couchdb.password"], input=server.password)
@@ -140,7 +142,7 @@ def configure(container: Container, server: PouchServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def machine(debs: Debs, couch: PouchServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+def machine(debs: Debs, couch: TestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     """A booted container with the package installed and configured against the host's server."""
     journal = tmp_path_factory.mktemp("journal") / "container-journal.txt"
     with booted(rootfs(runtime_packages()), debs.current.parent, journal_to=journal) as container:

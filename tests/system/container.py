@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/source
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHARE = "/srv/after-test"
+BOOTS = itertools.count(1)
 
 
 class ContainerError(RuntimeError):
@@ -81,7 +83,7 @@ class Container:
     def __init__(self, tarball: Path, share: Path, name: str = "after-test") -> None:
         self.tarball = tarball
         self.share = share
-        self.name = f"{name}-{os.getpid()}"
+        self.name = f"{name}-{os.getpid()}-{next(BOOTS)}"  # one per boot: a session boots one per server
         self.workdir = Path(tempfile.mkdtemp(prefix="after-nspawn-"))
         self.root = self.workdir / "root"
         self.console = self.workdir / "console.log"

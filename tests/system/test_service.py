@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.system.conftest import SHARE, Debs, Tasks, unit_state, wait_for
-from tests.system.container import Container
+from tests.system.conftest import Debs, Tasks, unit_state, wait_for
+from tests.system.container import SHARE, Container
 
 pytestmark = pytest.mark.system
 WORKER = "manobi"

@@ -71,7 +71,10 @@ def init(
     validation: str = typer.Option(
         "javascript", "--validation",
         help="Check tasks at write: 'javascript' (validate_doc_update: bad tasks refused with 403 and a "
-             "reason, worker statuses protected) or 'none' (trust every writer; faster on Apache CouchDB).",
+             "reason, worker statuses protected), 'erlang' (the same checks in Erlang, several times "
+             "faster on Apache CouchDB; needs enable_erlang_query_server = true in its local.ini), 'auto' "
+             "(erlang if the server's configuration enables it, else javascript) or 'none' (trust every "
+             "writer).",
     ),
     config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
 ) -> None:

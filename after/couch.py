@@ -307,6 +307,18 @@ class CouchStore:
         doc = self.get(doc_id)
         return Change(seq=str(json.loads(seq)), id=doc_id, deleted=doc is None, doc=doc)
 
+    # -- server configuration (after init --validation erlang) --------------------------------
+
+    def node_config(self, section: str) -> dict[str, str] | None:
+        """One section of the answering node's configuration (``{}`` when unset or the server has no
+        ``/_node`` API, as pouchdb-server); None when this user may not read it (not a server admin)."""
+        response = self.request("GET", f"/_node/_local/_config/{quote(section, safe='')}",
+                                ok=(401, 403, 404))
+        if response.status_code in (401, 403):
+            return None
+        body = response.json() if response.status_code == 200 else {}
+        return {str(key): str(value) for key, value in body.items()} if isinstance(body, dict) else {}
+
 
 def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``_bulk_docs`` rows in the order of ``docs``.

@@ -17,11 +17,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class CouchConfig:
-    url: str = "http://127.0.0.1:5984"
+    urls: tuple[str, ...] = ("http://127.0.0.1:5984",)  # nodes of one cluster; the first is used first
     database: str = "after"
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 10.0
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
 
 @dataclass(frozen=True)
@@ -99,14 +103,23 @@ def typed(table: dict[str, Any], key: str, kind: type | tuple[type, ...], defaul
 
 
 def parse_couch(table: dict[str, Any], source: Path | None) -> CouchConfig:
-    check_keys(table, "couchdb", {"url", "database", "user", "password", "password_file", "timeout"})
-    url = typed(table, "couchdb.url", str, CouchConfig.url)
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError("couchdb.url must start with http:// or https://")
-    if "@" in url.split("//", 1)[1].split("/", 1)[0]:
-        raise ConfigError("couchdb.url must not contain credentials; use couchdb.user and password_file")
+    check_keys(table, "couchdb", {"url", "urls", "database", "user", "password", "password_file", "timeout"})
+    if "url" in table and "urls" in table:
+        raise ConfigError("give couchdb.url or couchdb.urls, not both")
+    if "urls" in table:
+        urls = typed(table, "couchdb.urls", list, [])
+        if not urls or not all(isinstance(url, str) for url in urls):
+            raise ConfigError("couchdb.urls must be a list of one or more URLs (the nodes of one cluster)")
+        key = "couchdb.urls"
+    else:
+        urls, key = [typed(table, "couchdb.url", str, CouchConfig().url)], "couchdb.url"
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{key} must start with http:// or https://")
+        if "@" in url.split("//", 1)[1].split("/", 1)[0]:
+            raise ConfigError(f"{key} must not contain credentials; use couchdb.user and password_file")
     return CouchConfig(
-        url=url.rstrip("/"),
+        urls=tuple(url.rstrip("/") for url in urls),
         database=typed(table, "couchdb.database", str, CouchConfig.database),
         user=typed(table, "couchdb.user", (str, type(None)), None),
         password=read_password(table, source),

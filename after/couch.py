@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -68,45 +69,79 @@ def reason_of(response: httpx.Response) -> str:
 
 
 class CouchStore:
-    """A ``Store`` on one CouchDB database, through one ``httpx.Client``."""
+    """A ``Store`` on one CouchDB database, through ``httpx``; several URLs are nodes of one cluster.
+
+    Requests go to the current node; when it cannot be reached (or answers 5xx) the store moves to the
+    next URL, and the caller's retry goes there. ``url`` is always the node in use.
+    """
 
     def __init__(
-        self, url: str, database: str, user: str | None = None, password: str | None = None,
+        self, url: str | Sequence[str], database: str, user: str | None = None, password: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.url = public_url(url)
+        self.urls = [public_url(one) for one in ([url] if isinstance(url, str) else url)]
+        if not self.urls:
+            raise ValueError("CouchStore needs at least one URL")
+        self.current = 0
         self.database = database
         self.user = user
         self.timeout = timeout
-        auth = httpx.BasicAuth(user, password or "") if user is not None else None
-        self.client = httpx.Client(
-            base_url=self.url, auth=auth, headers=JSON_HEADERS, timeout=httpx.Timeout(timeout),
-            transport=no_delay_transport(),
-        )
+        self.auth = httpx.BasicAuth(user, password or "") if user is not None else None
+        self.clients: dict[str, httpx.Client] = {}
+        self.lock = threading.Lock()
         self.db_path = "/" + quote(database, safe="")
         self.info: ServerInfo | None = None
 
     @classmethod
     def from_config(cls, config: CouchConfig) -> CouchStore:
-        return cls(config.url, config.database, config.user, config.password, config.timeout)
+        return cls(config.urls, config.database, config.user, config.password, config.timeout)
 
     def __repr__(self) -> str:
         return f"CouchStore(url={self.url!r}, database={self.database!r}, user={self.user!r})"
+
+    @property
+    def url(self) -> str:
+        return self.urls[self.current]
+
+    @property
+    def client(self) -> httpx.Client:
+        """The HTTP client of the node in use (one connection pool per node)."""
+        url = self.url
+        with self.lock:
+            if url not in self.clients:
+                self.clients[url] = httpx.Client(
+                    base_url=url, auth=self.auth, headers=JSON_HEADERS, timeout=httpx.Timeout(self.timeout),
+                    transport=no_delay_transport(),
+                )
+            return self.clients[url]
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, ok: Sequence[int] = (), **kwargs: Any) -> httpx.Response:
         """One request with the error mapping of the contract; statuses in ``ok`` are returned as is."""
         kwargs.setdefault("timeout", httpx.Timeout(self.timeout))
+        url = self.url
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
-            raise self.unavailable(error) from None
+            raise self.unavailable(error, url) from None
         return self.check(response, ok)
 
-    def unavailable(self, error: Exception) -> Unavailable:
+    def unavailable(self, error: Exception, url: str | None = None) -> Unavailable:
         kind = type(error).__name__
-        return Unavailable(f"CouchDB at {self.url} is unavailable ({kind}: {error})")
+        failed = url or self.url
+        self.fail_over(failed)
+        return Unavailable(f"CouchDB at {failed} is unavailable ({kind}: {error})")
+
+    def fail_over(self, failed: str) -> None:
+        """Move to the next node, unless another thread already moved away from ``failed``."""
+        if len(self.urls) < 2:
+            return
+        with self.lock:
+            if self.urls[self.current] != failed:
+                return
+            self.current = (self.current + 1) % len(self.urls)
+        log.warning("CouchDB at %s is unavailable; using %s now", failed, self.url)
 
     def check(self, response: httpx.Response, ok: Sequence[int] = ()) -> httpx.Response:
         status = response.status_code
@@ -118,7 +153,9 @@ class CouchStore:
         if status in (401, 403):  # pouchdb: 401 where CouchDB says 403
             raise Forbidden(reason_of(response))
         if status >= 500:
-            raise Unavailable(f"CouchDB at {self.url} failed: HTTP {status} ({reason_of(response)})")
+            failed = str(response.request.url.copy_with(path="/", query=None)).rstrip("/")
+            self.fail_over(failed)
+            raise Unavailable(f"CouchDB at {failed} failed: HTTP {status} ({reason_of(response)})")
         raise StoreError(f"{where}: HTTP {status} ({reason_of(response)})")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -163,7 +200,10 @@ class CouchStore:
         self.request("POST", f"{self.db_path}/_compact", json={})
 
     def close(self) -> None:
-        self.client.close()
+        with self.lock:
+            clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            client.close()
 
     def __enter__(self) -> CouchStore:
         return self
@@ -173,8 +213,17 @@ class CouchStore:
 
     # -- documents ----------------------------------------------------------------------------
 
+    def revisions(self, doc_id: str, revs: Sequence[str]) -> list[Document]:
+        """Those revisions of a document that exist (conflicting leaves), through ``open_revs``."""
+        if not revs:
+            return []
+        answer = self.json("GET", f"{self.db_path}/{doc_path(doc_id)}",
+                           params={"open_revs": json.dumps(list(revs))})
+        return [row["ok"] for row in answer if isinstance(row, dict) and isinstance(row.get("ok"), dict)]
+
     def get(self, doc_id: str) -> Document | None:
-        response = self.request("GET", f"{self.db_path}/{doc_path(doc_id)}", ok=(404,))
+        response = self.request("GET", f"{self.db_path}/{doc_path(doc_id)}", params={"conflicts": "true"},
+                                ok=(404,))
         if response.status_code == 404:
             return None
         try:
@@ -207,14 +256,21 @@ class CouchStore:
         if not doc_ids:
             return []
         try:
-            body = self.json("POST", f"{self.db_path}/_all_docs", params={"include_docs": "true"},
+            body = self.json("POST", f"{self.db_path}/_all_docs", params={"include_docs": "true",
+                                                                          "conflicts": "true"},
                              json={"keys": list(doc_ids)})
         except Unreadable:
             return [self.get(doc_id) for doc_id in doc_ids]
         found = {row.get("key"): row.get("doc") for row in body.get("rows", []) if isinstance(row, dict)}
         return [found.get(doc_id) if isinstance(found.get(doc_id), dict) else None for doc_id in doc_ids]
 
+    def documents(self, prefix: str) -> list[Document]:
+        body = self.json("GET", f"{self.db_path}/_all_docs", params={
+            "startkey": json.dumps(prefix), "endkey": json.dumps(prefix + "\ufff0"), "include_docs": "true"})
+        return [row["doc"] for row in body.get("rows", []) if isinstance(row.get("doc"), dict)]
+
     def put(self, doc: Document) -> str:
+        doc = writable(doc)
         if doc.get("_id"):
             body = self.json("PUT", f"{self.db_path}/{doc_path(str(doc['_id']))}", json=doc)
         else:
@@ -223,9 +279,11 @@ class CouchStore:
 
     def bulk_write(self, docs: Sequence[Document]) -> list[WriteResult]:
         # 417: CouchDB's answer when validate_doc_update refused some; the body still lists each.
-        response = self.request("POST", f"{self.db_path}/_bulk_docs", json={"docs": list(docs)}, ok=(417,))
+        body = {"docs": [writable(doc) for doc in docs]}
+        response = self.request("POST", f"{self.db_path}/_bulk_docs", json=body, ok=(417,))
+        rows = in_request_order(docs, self.parsed(response, "_bulk_docs"))
         return [WriteResult(str(row.get("id")), rev=row.get("rev"), error=row.get("error"),
-                            reason=row.get("reason")) for row in in_request_order(docs, response.json())]
+                            reason=row.get("reason"), accepted=bool(row.get("accepted"))) for row in rows]
 
     # -- reads that depend on the server ------------------------------------------------------
 
@@ -259,7 +317,7 @@ class CouchStore:
     def changes(self, worker: str, since: str, heartbeat: float = 10.0) -> Iterator[Change | None]:
         feed = self.queries.feed(worker)
         params = {"feed": "continuous", "heartbeat": str(max(1, int(heartbeat * 1000))),
-                  "include_docs": "true", "since": since, **feed.params}
+                  "include_docs": "true", "conflicts": "true", "since": since, **feed.params}
         # pouchdb: gzips (and so buffers) the stream unless asked for identity; CouchDB never gzips.
         headers = {"Accept-Encoding": "identity"}
         timeout = httpx.Timeout(self.timeout, read=heartbeat * 1.5 + 1.0)
@@ -318,6 +376,16 @@ class CouchStore:
             return None
         body = response.json() if response.status_code == 200 else {}
         return {str(key): str(value) for key, value in body.items()} if isinstance(body, dict) else {}
+
+
+READ_ONLY = ("_conflicts", "_deleted_conflicts", "_revs_info", "_local_seq")
+
+
+def writable(doc: Document) -> Document:
+    """``doc`` without the fields CouchDB adds to what it reads and refuses in what it is sent."""
+    if not any(key in doc for key in READ_ONLY):
+        return doc
+    return {key: value for key, value in doc.items() if key not in READ_ONLY}
 
 
 def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ class MangoQueries:
              sort: list[dict[str, str]] | None = None, limit: int | None = None) -> Iterator[Document]:
         """Every document a selector matches in one index, ``page_size`` per request (bookmarks)."""
         body: dict[str, Any] = {"selector": selector, "use_index": [MANGO_DDOC, index],
-                                "limit": max(1, page_size)}
+                                "limit": max(1, page_size), "conflicts": True}
         if sort:
             body["sort"] = sort
         seen = 0
@@ -184,7 +184,7 @@ class ViewQueries:
               page_size: int) -> Iterator[Document]:
         """All documents of a key range, ``page_size`` rows per request (startkey/startkey_docid)."""
         page_size = max(1, page_size)
-        params: dict[str, Any] = {"startkey": start, "endkey": end, "include_docs": True}
+        params: dict[str, Any] = {"startkey": start, "endkey": end, "include_docs": True, "conflicts": True}
         tied = 0  # rows already yielded whose key is the next page's start key
         while True:
             params["limit"] = page_size + 1 + tied

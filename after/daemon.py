@@ -23,6 +23,7 @@ from after.jobs.registry import JobRegistry
 from after.model import NAME_RE
 from after.notify import Notifier, system_notifier
 from after.plumbing import Follower, JobRunner, RoutedWriter, StoreWriter
+from after.presence_keeper import PresenceKeeper
 from after.store import Store
 from after.transitions import Owner
 from after.worker import Worker
@@ -83,20 +84,25 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
                   wall=lambda: clock.now().wall)
     worker = Worker(owner, config.worker, ports, clock.now(), inbox)
     follower = Follower(store, name, inbox, clock, config.worker.horizon, follower_stop)
+    presence = PresenceKeeper(store, owner, inbox, clock, lambda: worker.report, follower_stop,
+                              is_dead=ports.is_dead)
     restore = install_signal_handlers(stop, inbox)
+    log.info("worker %s starting (pid %d, CouchDB %s, database %s)", name, owner.pid,
+             " ".join(config.couchdb.urls), config.couchdb.database)
+    presence.beat()  # the processes alive before the first tasks are read, so they are shared at once
     threads = [threading.Thread(target=claims_writer.run, name="after-writer", daemon=True),
                threading.Thread(target=urgent_writer.run, name="after-lease-writer", daemon=True),
-               threading.Thread(target=follower.run, name="after-follower", daemon=True)]
+               threading.Thread(target=follower.run, name="after-follower", daemon=True),
+               threading.Thread(target=presence.run, name="after-presence", daemon=True)]
     for thread in threads:
         thread.start()
-    log.info("worker %s starting (pid %d, CouchDB %s, database %s)", name, owner.pid,
-             config.couchdb.url, config.couchdb.database)
     try:
         worker.run(clock, stop)
     finally:
         restore()
         follower_stop.set()
         drain(writer, give_up)
+        presence.stopped()
         runner.shutdown()
         store.close()
     log.info("worker %s stopped", name)

@@ -30,6 +30,7 @@ class Loaded:
 class Connection:
     up: bool
     reason: str = ""
+    node: str = ""  # the CouchDB URL in use (a cluster's nodes can be several)
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,18 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class Peers:
+    """The live processes of this worker name (their presence ids), read from CouchDB."""
+
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Wake:
     """Nothing but a nudge (a signal arrived)."""
 
 
-Event = Changed | Loaded | Connection | Written | Finished | Wake
+Event = Changed | Loaded | Connection | Written | Finished | Peers | Wake
 
 
 def never(doc: Document) -> bool:

@@ -10,12 +10,14 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 from after.clock import Clock
+from after.conflicts import resolution
 from after.events import Changed, Connection, Event, Finished, Loaded, WriteRequest, Written
 from after.jobs import Job, JobContext, Outcome
 from after.model import Document
@@ -27,6 +29,11 @@ T = TypeVar("T")
 BATCH = 500
 QUEUED_JOBS = 256  # due jobs handed to the job threads beyond the ones running
 ROUNDS = 6  # write attempts per request before it is reported as not written
+
+
+def node_of(store: Store) -> str:
+    """The CouchDB URL a store talks to now (a cluster's node after a failover); "" for other stores."""
+    return str(getattr(store, "url", ""))
 
 
 class Backoff:
@@ -42,6 +49,11 @@ class Backoff:
 
     def reset(self) -> None:
         self.current = self.first
+
+
+# Writes whose success must be exclusive: on a CouchDB cluster two writes of the same _rev can both
+# succeed, one with a quorum (201) and the others 202 Accepted, which the loop treats as lost.
+CONFIRMED = frozenset({"claim", "renew"})
 
 
 class Follower:
@@ -63,7 +75,7 @@ class Follower:
             try:
                 self.follow_once()
             except Unavailable as error:
-                self.inbox.put(Connection(False, str(error)))
+                self.inbox.put(Connection(False, str(error), node_of(self.store)))
                 self.stop.wait(self.backoff.next_delay())
             except Exception:
                 log.exception("changes follower failed; restarting it")
@@ -73,7 +85,7 @@ class Follower:
         since = self.since if self.since is not None else self.store.update_seq()
         until = self.clock.now().wall + self.horizon
         docs = list(self.store.live_tasks(self.worker, until))
-        self.inbox.put(Connection(True))
+        self.inbox.put(Connection(True, node=node_of(self.store)))
         self.inbox.put(Loaded(docs, until, reconnect=True))
         self.backoff.reset()
         for change in self.store.changes(self.worker, since, self.heartbeat):
@@ -91,13 +103,25 @@ class LoadRequest:
     until: float
 
 
+@dataclass(frozen=True)
+class ResolveRequest:
+    """Settle the conflicting leaves of a document (``after.conflicts``); ``doc`` is its winner."""
+
+    task_id: str
+    doc: Document
+
+
+Item = WriteRequest | LoadRequest | ResolveRequest
+
+
 class StoreWriter:
     """Applies the loop's write requests in bulk; after a 409 re-reads and re-applies the transform."""
 
     def __init__(self, store: Store, worker: str, inbox: queue.Queue[Event],
-                 give_up: threading.Event) -> None:
+                 give_up: threading.Event, wall: Callable[[], float] = time.time) -> None:
         self.store, self.worker, self.inbox, self.give_up = store, worker, inbox, give_up
-        self.requests: queue.Queue[WriteRequest | LoadRequest] = queue.Queue()
+        self.wall = wall
+        self.requests: queue.Queue[Item] = queue.Queue()
         self.pending = 0
         self.lock = threading.Lock()
         self.backoff = Backoff()
@@ -108,7 +132,23 @@ class StoreWriter:
     def load(self, until: float) -> None:
         self.enqueue(LoadRequest(until))
 
-    def enqueue(self, item: WriteRequest | LoadRequest) -> None:
+    def resolve(self, task_id: str, doc: Document) -> None:
+        self.enqueue(ResolveRequest(task_id, doc))
+
+    def settle(self, request: ResolveRequest) -> None:
+        """Delete the settled losing leaves After wrote, their runs merged into the winner first."""
+        conflicts = request.doc.get("_conflicts")
+        revs = [str(rev) for rev in conflicts] if isinstance(conflicts, list) else []
+        losers = self.retrying(lambda: self.store.revisions(request.task_id, revs))
+        merged, deletions = resolution(request.doc, losers, self.wall())
+        writes = ([fit(merged)] if merged is not None else []) + deletions
+        if writes:
+            results = self.retrying(lambda: self.bulk_write(writes))
+            done = sum(1 for result in results if result.ok)
+            log.info("task %s: settled %d of %d conflicting revisions", request.task_id,
+                     done - (1 if merged is not None else 0), len(revs), extra={"task_id": request.task_id})
+
+    def enqueue(self, item: Item) -> None:
         with self.lock:
             self.pending += 1
         self.requests.put(item)
@@ -133,7 +173,7 @@ class StoreWriter:
 
     def flush(self) -> None:
         """Process everything queued, in this thread (for tests and for the final drain)."""
-        batch: list[WriteRequest | LoadRequest] = []
+        batch: list[Item] = []
         while True:
             try:
                 batch.append(self.requests.get_nowait())
@@ -142,7 +182,7 @@ class StoreWriter:
         if batch:
             self.process(batch)
 
-    def process(self, batch: list[WriteRequest | LoadRequest]) -> None:
+    def process(self, batch: list[Item]) -> None:
         writes = [item for item in batch if isinstance(item, WriteRequest)]
         try:
             self.write_all(writes)
@@ -150,6 +190,8 @@ class StoreWriter:
                 if isinstance(item, LoadRequest):
                     docs = self.retrying(self.reader(item.until))
                     self.inbox.put(Loaded(docs, item.until, reconnect=False))
+                elif isinstance(item, ResolveRequest):
+                    self.settle(item)
         except GiveUp:
             log.error("gave up writing %d requests: CouchDB is unreachable and the worker is stopping",
                       len(batch))
@@ -198,7 +240,12 @@ class StoreWriter:
         if prepared:
             results = self.retrying(lambda: self.bulk_write([doc for _, doc in prepared]))
             for (request, new), result in zip(prepared, results, strict=True):
-                if result.ok:
+                if result.ok and result.accepted and request.purpose in CONFIRMED:
+                    log.info("the %s of task %s was taken by fewer CouchDB copies than the quorum "
+                             "(202 Accepted): not counted as ours", request.purpose, request.task_id,
+                             extra={"task_id": request.task_id})
+                    self.inbox.put(Written(request, False, None))
+                elif result.ok:
                     self.inbox.put(Written(request, True, {**new, "_rev": result.rev}))
                 elif result.error == "conflict":
                     again.append((request, None))
@@ -272,12 +319,12 @@ class StoreWriter:
                 if self.give_up.is_set():
                     raise GiveUp() from error
                 failed = True
-                self.inbox.put(Connection(False, str(error)))
+                self.inbox.put(Connection(False, str(error), node_of(self.store)))
                 self.give_up.wait(self.backoff.next_delay())
                 continue
             if failed:
                 self.backoff.reset()
-                self.inbox.put(Connection(True))
+                self.inbox.put(Connection(True, node=node_of(self.store)))
             return result
 
 
@@ -299,6 +346,9 @@ class RoutedWriter:
 
     def load(self, until: float) -> None:
         self.claims.load(until)
+
+    def resolve(self, task_id: str, doc: Document) -> None:
+        self.claims.resolve(task_id, doc)
 
     def idle(self) -> bool:
         return self.claims.idle() and self.urgent.idle()

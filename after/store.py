@@ -47,10 +47,18 @@ class Unreadable(StoreError):
 
 @dataclass(frozen=True)
 class WriteResult:
+    """One document's answer in a bulk write.
+
+    ``accepted``: written, but by fewer copies than the write quorum (a CouchDB cluster's
+    ``202 Accepted``). Such a write may lose to a concurrent one with the same ``_rev`` that other
+    copies took; both survive as conflicting leaves. Only a write without it proves exclusivity.
+    """
+
     id: str
     rev: str | None = None
     error: str | None = None  # "conflict", "forbidden", ...
     reason: str | None = None
+    accepted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -78,6 +86,9 @@ class Store(Protocol):
     def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
         """The current revisions of many documents in one request, in order (None: missing or deleted)."""
 
+    def revisions(self, doc_id: str, revs: Sequence[str]) -> list[Document]:
+        """Those of ``revs`` (a document's conflicting leaves, its ``_conflicts``) that exist."""
+
     def put(self, doc: Document) -> str:
         """Write ``doc`` (with ``_id``, and ``_rev`` when updating); return the new revision.
 
@@ -89,6 +100,9 @@ class Store(Protocol):
 
     def update_seq(self) -> str:
         """The current end of the changes feed, an opaque string."""
+
+    def documents(self, prefix: str) -> list[Document]:
+        """The documents whose id starts with ``prefix`` (presence documents), by id."""
 
     def live_tasks(
         self, worker: str, until: float | None = None, page_size: int = 500
@@ -168,7 +182,7 @@ class MemoryStore:
     """An in-memory Store with CouchDB semantics, for unit tests and as a library fake."""
 
     def __init__(self) -> None:
-        self.documents: dict[str, Document] = {}
+        self.docs: dict[str, Document] = {}
         self.sequence = 0
         self.log: list[tuple[int, str]] = []  # (seq, doc id), the newest entry per id counts
         self.condition = threading.Condition()
@@ -195,11 +209,16 @@ class MemoryStore:
     def get(self, doc_id: str) -> Document | None:
         self.check_available()
         with self.condition:
-            doc = self.documents.get(doc_id)
+            doc = self.docs.get(doc_id)
             return None if doc is None or doc.get("_deleted") else copied(doc)
 
     def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
         return [self.get(doc_id) for doc_id in doc_ids]
+
+    def revisions(self, doc_id: str, revs: Sequence[str]) -> list[Document]:
+        """One copy, one leaf per document: the in-memory store never has conflicts."""
+        current = self.get(doc_id)
+        return [current] if current is not None and current.get("_rev") in revs else []
 
     def put(self, doc: Document) -> str:
         result = self.bulk_write([doc])[0]
@@ -219,7 +238,7 @@ class MemoryStore:
 
     def write_one(self, doc: Document) -> WriteResult:
         doc_id = str(doc.get("_id") or hashlib.md5(str(self.sequence).encode()).hexdigest())
-        current = self.documents.get(doc_id)
+        current = self.docs.get(doc_id)
         current_rev = current.get("_rev") if current else None
         live = current is not None and not current.get("_deleted")
         accepted = (current_rev,) if live else (None, current_rev)  # a tombstone may be recreated
@@ -228,7 +247,7 @@ class MemoryStore:
         generation = revision_generation(current_rev) + 1
         doc["_id"] = doc_id
         doc["_rev"] = new_revision(generation, doc_id, self.sequence)
-        self.documents[doc_id] = doc
+        self.docs[doc_id] = doc
         self.sequence += 1
         self.log.append((self.sequence, doc_id))
         return WriteResult(doc_id, rev=doc["_rev"])
@@ -237,16 +256,22 @@ class MemoryStore:
         self.check_available()
         return str(self.sequence)
 
+    def documents(self, prefix: str) -> list[Document]:
+        self.check_available()
+        with self.condition:
+            return [copied(doc) for doc_id, doc in sorted(self.docs.items())
+                    if doc_id.startswith(prefix) and not doc.get("_deleted")]
+
     def live_tasks(
         self, worker: str, until: float | None = None, page_size: int = 500
     ) -> Iterator[Document]:
         self.check_available()
         with self.condition:
-            keyed = [(key, doc_id) for doc_id, doc in self.documents.items()
+            keyed = [(key, doc_id) for doc_id, doc in self.docs.items()
                      if doc.get("worker") == worker and (key := live_view_key(doc)) is not None
                      and (until is None or key <= until * 1000.0)]
             keyed.sort()
-            docs = [copied(self.documents[doc_id]) for _, doc_id in keyed]
+            docs = [copied(self.docs[doc_id]) for _, doc_id in keyed]
         yield from docs
 
     def tasks(
@@ -254,7 +279,7 @@ class MemoryStore:
     ) -> list[Document]:
         self.check_available()
         with self.condition:
-            found = [copied(doc) for doc in self.documents.values()
+            found = [copied(doc) for doc in self.docs.values()
                      if "worker" in doc and not doc.get("_deleted")
                      and worker in (None, doc.get("worker")) and status in (None, doc.get("status"))]
         # the order of the listing views: worker, then due date, then id
@@ -263,7 +288,7 @@ class MemoryStore:
 
     def status_counts(self, worker: str | None = None) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
-        for doc in self.tasks(worker, limit=len(self.documents) + 1):
+        for doc in self.tasks(worker, limit=len(self.docs) + 1):
             by_status = counts.setdefault(str(doc["worker"]), {})
             by_status[str(doc.get("status"))] = by_status.get(str(doc.get("status")), 0) + 1
         return counts
@@ -287,7 +312,7 @@ class MemoryStore:
         newest = {doc_id: seq for seq, doc_id in self.log if seq > after}
         changes = []
         for doc_id, seq in sorted(newest.items(), key=lambda item: item[1]):
-            doc = self.documents[doc_id]
+            doc = self.docs[doc_id]
             if doc.get("_deleted") or doc.get("worker") == worker:
                 changes.append(Change(str(seq), doc_id, bool(doc.get("_deleted")), copied(doc)))
         return changes

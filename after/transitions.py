@@ -255,7 +255,9 @@ def finish(doc: Document, owner: Owner, result: dict[str, Any], history_limit: i
     """Write a job's result. The client's later intent wins over the outcome's status:
 
     still ours and running -> ``done``/``err``; the client canceled meanwhile -> ``canceled``;
-    the client rescheduled meanwhile -> its status stays, so the task is armed again.
+    the client rescheduled meanwhile -> its status stays, so the task is armed again; another process
+    took it over (our lease ran out, say a host cut off) -> nothing changes but the history, which
+    records this run as ``late``, so the document still tells every run.
     """
     status = status_of(doc)
     summary = {key: value for key, value in result.items() if key != "output"}
@@ -267,7 +269,10 @@ def finish(doc: Document, owner: Owner, result: dict[str, Any], history_limit: i
         new = updated(doc, status=Status.CANCELED.value, result=result, history=history)
     elif status in ARM_STATUSES:
         new = updated(doc, result=result, history=history)
-    else:
-        return None
+    elif any(isinstance(entry, dict) and entry.get("run") == result.get("run") for entry in history_of(doc)):
+        return None  # recorded already
+    else:  # another process took the task over (this one lost its lease): only the record is added
+        late = {**summary, "late": "this process had lost its claim; the task was not changed"}
+        return updated(doc, history=[*history_of(doc), late][-history_limit:])
     new.pop("claim", None)
     return new

@@ -18,7 +18,18 @@ from collections.abc import Callable
 
 from after.clock import Clock, Instant
 from after.config import WorkerConfig
-from after.events import Changed, Connection, Event, Finished, Loaded, Wake, WriteRequest, Written, never
+from after.events import (
+    Changed,
+    Connection,
+    Event,
+    Finished,
+    Loaded,
+    Peers,
+    Wake,
+    WriteRequest,
+    Written,
+    never,
+)
 from after.jobs import JobContext, unknown_job_reason
 from after.model import (
     ARM_STATUSES,
@@ -32,7 +43,9 @@ from after.model import (
     status_of,
     validate,
 )
+from after.presence import Report, presence_id
 from after.scheduler import WallTimer
+from after.task_sharing import HELP_DELAY, TaskSharing
 from after.transitions import (
     TAKEOVER_MARGIN,
     Owner,
@@ -55,6 +68,9 @@ log = logging.getLogger("after.worker")
 TICK = 1.0
 EVENTS_PER_STEP = 200  # then due timers are checked again
 LOAD_PATIENCE = 60.0  # seconds to wait for a horizon load before asking again
+# A running job is stopped this long before its last confirmed lease runs out (renewals failing), so it
+# has stopped before another process, whose clock may run up to a few seconds ahead, takes it over.
+FENCE_MARGIN = 5.0
 
 
 class Worker:
@@ -78,6 +94,11 @@ class Worker:
         self.next_tick = now.mono
         self.counters = Counters()
         self.budget = ClaimBudget(settings.concurrency)
+        self.sharing = TaskSharing(presence_id(owner.worker, owner.host, owner.pid))
+        self.report = Report()  # what the presence document says; rebuilt every tick
+        self.node = ""  # the CouchDB URL in use
+        self.last_lateness: float | None = None
+        self.settling: set[tuple[str, str]] = set()  # (task id, revision) whose conflicts were sent to settle
         self.refused: dict[str, str] = {}  # task id -> revision CouchDB would not let us answer
 
     # ---- the loop -------------------------------------------------------------------------------
@@ -142,12 +163,17 @@ class Worker:
                 self.written(event, now)
             case Finished():
                 self.finished(event, now)
-            case Connection(up, reason):
-                if up and not self.connected:
-                    log.info("CouchDB connected")
+            case Peers(members):
+                if self.sharing.update(members):
+                    log.info("processes of worker %s: %d (%s)", self.name, len(self.sharing.members),
+                             ", ".join(self.sharing.members))
+            case Connection(up, reason, node):
+                if up and (not self.connected or (node and node != self.node)):
+                    log.info("CouchDB connected: %s", node or "(in memory)")
                 elif self.connected and not up:
                     log.warning("CouchDB unreachable: %s", reason)
                 self.connected = up
+                self.node = node or self.node
             case Wake():
                 pass
 
@@ -168,8 +194,13 @@ class Worker:
                           extra={"task_id": task_id})
             self.forget(task_id)
 
-    def observe(self, doc: Document, now: Instant) -> None:
-        """React to the current revision of a document, whatever its source."""
+    def observe(self, doc: Document, now: Instant, helping: bool = False) -> None:
+        """React to the current revision of a document, whatever its source.
+
+        A document that asks for an answer (a client status, or an invalid one) is answered by the
+        process this task prefers (``after.task_sharing``); the others look again ``HELP_DELAY``
+        later and answer only if nobody did (``helping``).
+        """
         task_id = str(doc.get("_id"))
         if task_id in self.refused:
             if self.refused[task_id] == doc.get("_rev"):
@@ -178,6 +209,8 @@ class Worker:
         entry = self.entries.get(task_id)
         if entry and revision_generation(doc.get("_rev")) < revision_generation(entry.doc.get("_rev")):
             return  # an old revision replayed by the feed or a view read
+        if doc.get("_conflicts") and self.sharing.prefers_me(task_id):
+            self.settle_conflicts(task_id, doc)
         if doc.get("_deleted") or not is_task(doc) or doc.get("worker") != self.name:
             if entry is not None:
                 self.abandon(task_id, entry, "deleted or moved to another worker")
@@ -187,6 +220,10 @@ class Worker:
             return
         if status_of(doc) in TERMINAL_STATUSES:  # e.g. the echo of a result: nothing to check or do
             self.forget(task_id)
+            return
+        if not helping and status_of(doc) not in (Status.SCHEDULED, Status.RUNNING) and \
+                not self.sharing.prefers_me(task_id):
+            self.defer(task_id, doc, now)
             return
         try:
             task = validate(doc)
@@ -198,6 +235,20 @@ class Worker:
             self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
             return
         self.observe_valid(task_id, doc, task.status, task.due, task.job_name, now)
+
+    def settle_conflicts(self, task_id: str, doc: Document) -> None:
+        """Have the writer settle a document's conflicting leaves (``after.conflicts``), once a revision."""
+        key = (task_id, str(doc.get("_rev")))
+        if key not in self.settling:
+            if len(self.settling) > 10_000:
+                self.settling.clear()
+            self.settling.add(key)
+            self.ports.writer.resolve(task_id, doc)
+
+    def defer(self, task_id: str, doc: Document, now: Instant) -> None:
+        self.forget(task_id)
+        self.entries[task_id] = Entry(doc, now.wall, Phase.DEFERRED)
+        self.timer.at(("help", task_id), now.wall + HELP_DELAY)
 
     def observe_valid(self, task_id: str, doc: Document, status: Status, due: float, job: str,
                       now: Instant) -> None:
@@ -211,12 +262,12 @@ class Worker:
                 log.warning("task %s: %s", task_id, reason, extra={"task_id": task_id, "status": "err"})
                 self.submit(task_id, "reject", doc, lambda d: reject(d, reason, now.wall))
             elif due - self.settings.claim_ahead <= now.wall and not self.stopping:
-                self.arm(task_id, doc, due)  # due already: claimed straight away, one write fewer
+                self.arm(task_id, doc, due, now, first=True)  # due already: claimed straight away
             else:
                 self.submit(task_id, "acknowledge", doc, lambda d: acknowledge(d, self.owner),
                             applied=lambda d: d.get("status") == Status.SCHEDULED.value)
         elif status == Status.SCHEDULED:
-            self.arm(task_id, doc, due)
+            self.arm(task_id, doc, due, now)
         elif status == Status.RUNNING:
             self.watch(task_id, doc, due, now)
 
@@ -247,7 +298,9 @@ class Worker:
         # RUNNING and rescheduled: the job finishes; finish() keeps the client's status, then re-arms.
         # CLAIMING/FINISHING: the pending write conflicts, re-reads and settles it.
 
-    def arm(self, task_id: str, doc: Document, due: float) -> None:
+    def arm(self, task_id: str, doc: Document, due: float, now: Instant, first: bool = False) -> None:
+        """Wait for the claim time: ``claim_ahead`` before the date, or later if another process is
+        preferred for it (``first``: this process answered the task, so it claims it too)."""
         if self.loaded_until is None or due > self.loaded_until:
             self.forget(task_id)  # beyond the horizon: the view brings it back when it comes near
             return
@@ -257,7 +310,9 @@ class Worker:
             return
         self.forget(task_id)
         self.entries[task_id] = Entry(doc, due, Phase.ARMED)
-        self.timer.at(("claim", task_id), due - self.settings.claim_ahead)
+        claim_at = due - self.settings.claim_ahead if first else \
+            self.sharing.claim_at(task_id, due, now.wall, self.settings.claim_ahead)
+        self.timer.at(("claim", task_id), claim_at)
 
     def watch(self, task_id: str, doc: Document, due: float, now: Instant) -> None:
         self.forget(task_id)
@@ -270,7 +325,7 @@ class Worker:
     def forget(self, task_id: str) -> None:
         self.budget.release(task_id)
         if self.entries.pop(task_id, None) is not None:
-            for kind in ("claim", "start", "lease"):
+            for kind in ("claim", "start", "lease", "help"):
                 self.timer.cancel((kind, task_id))
 
     def stand_back(self, task_id: str, doc: Document | None, now: Instant) -> None:
@@ -294,6 +349,9 @@ class Worker:
             return
         if kind in ("claim", "lease") and entry.phase in (Phase.ARMED, Phase.WATCHING):
             self.make_ready(task_id, entry.due)
+        elif kind == "help" and entry.phase == Phase.DEFERRED:  # nobody answered it: this process does
+            self.forget(task_id)
+            self.observe(entry.doc, now, helping=True)
         elif kind == "start" and entry.phase == Phase.CLAIMED:
             heapq.heappush(self.runnable, (entry.due, task_id))
 
@@ -449,6 +507,7 @@ class Worker:
             return
         entry.phase = Phase.FINISHING
         self.budget.ran(event.ended - event.started)
+        self.last_lateness = round((event.started - entry.due) * 1000.0, 3)
         if entry.shutdown:
             interrupted = interrupted_record(event, entry.doc, self.owner)
             self.submit(event.task_id, "release", entry.doc,
@@ -471,7 +530,7 @@ class Worker:
         if event.reconnect:
             seen = {str(doc.get("_id")) for doc in event.docs}
             for task_id, entry in list(self.entries.items()):
-                if task_id not in seen and entry.phase in (Phase.ARMED, Phase.WATCHING):
+                if task_id not in seen and entry.phase in (Phase.ARMED, Phase.WATCHING, Phase.DEFERRED):
                     self.forget(task_id)
         self.loaded_until = max(event.until, self.loaded_until or event.until)
         for doc in event.docs:
@@ -492,6 +551,9 @@ class Worker:
             self.loading_since = now.mono  # asked again after LOAD_PATIENCE if the answer never comes
             self.ports.writer.load(now.wall + horizon)
         for task_id, entry in list(self.entries.items()):
+            if entry.phase == Phase.RUNNING and not entry.fenced and \
+                    (lease_end(entry.doc) or 0.0) - now.wall < min(FENCE_MARGIN, self.settings.lease / 4):
+                self.fence(task_id, entry)
             if entry.phase in (Phase.CLAIMED, Phase.RUNNING) and \
                     now.mono - entry.renewed >= self.settings.lease / 3:
                 entry.renewed = now.mono
@@ -500,9 +562,28 @@ class Worker:
                     claim_expired(entry.doc, now.wall, self.ports.is_dead):
                 self.make_ready(task_id, entry.due)  # its process died (on this host): no need to wait
         self.ports.notifier.status(self.status_line())
+        self.report = self.reported()
+
+    def fence(self, task_id: str, entry: Entry) -> None:
+        """Our last confirmed lease is about to run out (renewals failed): stop the job, since another
+        process may take the task over once it has; its result is still recorded."""
+        entry.fenced = True
+        if entry.context is not None:
+            log.warning("task %s: its lease could not be renewed and runs out; stopping its job",
+                        task_id, extra={"task_id": task_id})
+            entry.context.canceled.set()
 
     def status_line(self) -> str:
-        return status_line(self.entries.values(), self.counters, self.connected)
+        return status_line(self.entries.values(), self.counters, self.connected, self.node)
+
+    def reported(self) -> Report:
+        """What this process says of itself in its presence document."""
+        phases = [(task_id, entry.phase) for task_id, entry in self.entries.items()]
+        return Report(node=self.node, connected=self.connected, done=self.counters.done,
+                      failed=self.counters.failed,
+                      armed=sum(1 for _, phase in phases if phase in (Phase.ARMED, Phase.CLAIMED)),
+                      running=tuple(task_id for task_id, phase in phases if phase == Phase.RUNNING),
+                      lateness_ms=self.last_lateness)
 
     def begin_stop(self, now: Instant) -> None:
         log.info("stopping: no new claims; %d jobs running", self.ports.runner.busy())
@@ -511,7 +592,7 @@ class Worker:
         self.stop_deadline = now.mono + self.settings.grace
         self.ready.clear()
         for task_id, entry in list(self.entries.items()):
-            if entry.phase in (Phase.ARMED, Phase.WATCHING):
+            if entry.phase in (Phase.ARMED, Phase.WATCHING, Phase.DEFERRED):
                 self.forget(task_id)
             elif entry.phase == Phase.CLAIMED:
                 self.timer.cancel(("start", task_id))

@@ -8,7 +8,7 @@ from after.config import WorkerConfig
 from after.events import Finished, WriteRequest
 from after.jobs import Outcome
 from after.model import Document, format_date
-from after.transitions import Owner, attempts_of, finish
+from after.transitions import Owner, attempts_of, finish, history_of
 
 
 def unknown_job_outcome(reason: str) -> Outcome:
@@ -49,11 +49,19 @@ def interrupted_record(event: Finished, doc: Document, owner: Owner) -> dict[str
     return record
 
 
+def recorded_run(doc: Document, run_id: str) -> bool:
+    """Is the run already in the document, as its result or in its history?"""
+    result = doc.get("result")
+    if isinstance(result, dict) and result.get("run") == run_id:
+        return True
+    return any(isinstance(entry, dict) and entry.get("run") == run_id for entry in history_of(doc))
+
+
 def finish_request(event: Finished, doc: Document, due: float, owner: Owner,
                    settings: WorkerConfig) -> WriteRequest:
     record = result_record(event, doc, due, owner)
     return WriteRequest(
         event.task_id, "finish", doc,
         lambda current: finish(current, owner, record, settings.history_limit),
-        applied=lambda current: (current.get("result") or {}).get("run") == event.run_id,
+        applied=lambda current: recorded_run(current, event.run_id),
     )

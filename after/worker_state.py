@@ -15,6 +15,7 @@ from after.notify import Notifier
 
 
 class Phase(enum.Enum):
+    DEFERRED = "deferred"  # another process of this worker name answers it; looked at again later
     ARMED = "armed"  # waiting for its claim time
     WATCHING = "watching"  # claimed by another process; we watch its lease
     CLAIMING = "claiming"
@@ -37,12 +38,15 @@ class Entry:
     shutdown: bool = False
     renewing_to_start: bool = False  # its lease is renewed before the job starts
     queued: bool = False  # waiting in the loop's ready queue for a claim
+    fenced: bool = False  # its job was stopped because its lease could not be renewed
 
 
 class Writer(Protocol):
     def submit(self, request: WriteRequest) -> None: ...
 
     def load(self, until: float) -> None: ...
+
+    def resolve(self, task_id: str, doc: Document) -> None: ...
 
     def idle(self) -> bool: ...
 
@@ -70,12 +74,12 @@ class Counters:
             self.failed += 1
 
 
-def status_line(entries: Iterable[Entry], counters: Counters, connected: bool) -> str:
-    """One line of live counts for systemd's STATUS=."""
+def status_line(entries: Iterable[Entry], counters: Counters, connected: bool, node: str = "") -> str:
+    """One line of live counts for systemd's STATUS=, and the CouchDB node in use."""
     phases = [entry.phase for entry in entries]
     armed = sum(1 for phase in phases if phase in (Phase.ARMED, Phase.CLAIMED, Phase.CLAIMING))
     running = sum(1 for phase in phases if phase == Phase.RUNNING)
-    couch = "connected" if connected else "unreachable"
+    couch = ("connected" if connected else "unreachable") + (f" at {node}" if node else "")
     finished = f"{counters.done} done, {counters.failed} failed"
     return f"{armed} armed, {running} running, {finished}; CouchDB {couch}"
 

@@ -83,7 +83,15 @@ def test_finish_honours_what_the_client_wrote_while_the_job_ran() -> None:
     rescheduled = finish(task("reschedule", claim={"by": ME.as_dict()}), ME, RESULT, history_limit=10)
     assert rescheduled is not None and rescheduled["status"] == "reschedule"
     assert rescheduled["history"][-1]["run"] == "r1"
-    assert finish(claimed_by(OTHER, NOW + 1), ME, RESULT, history_limit=10) is None
+
+
+
+def test_a_result_written_after_a_takeover_only_adds_a_late_record() -> None:
+    late = finish(claimed_by(OTHER, NOW + 1), ME, RESULT, history_limit=10)
+    assert late is not None and late["status"] == "running" and OTHER.owns(late)  # the new owner's task
+    assert late["history"][-1]["run"] == "r1" and "lost its claim" in late["history"][-1]["late"]
+    assert "output" not in late["history"][-1] and "result" not in late
+    assert finish(late, ME, RESULT, history_limit=10) is None  # recorded once
 
 
 def test_history_is_bounded() -> None:

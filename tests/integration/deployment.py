@@ -59,6 +59,16 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the worker says it is ready (connected, following its feed): tests whose task dates are
+        a few seconds ahead count them from there, not from a process start that load can slow down."""
+        deadline = time.monotonic() + timeout
+        while f"worker {self.name} ready" not in self.output():
+            if not self.alive() or time.monotonic() > deadline:
+                raise AssertionError(f"worker {self.name} not ready (exit code {self.process.poll()}):\n"
+                                     f"{self.output()[-3000:]}")
+            time.sleep(0.05)
+
 
 class Deployment:
     """One database, one config file, one jobs directory; workers started on demand."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -147,8 +147,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         OUTCOMES[report.nodeid] = "passed"
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line on the servers: which ran how many tests, or which was skipped (how many tests, why)."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+    """One line on the servers: which ran how many tests, or which was skipped (how many tests, why).
+
+    Outermost wrapper: printed after pytest's short test summary (the skip reasons -rs lists, one line
+    per test function), just above the final counts, where it is seen."""
+    yield
     ran: list[str] = []
     skipped: list[str] = []
     for kind in KINDS:

@@ -10,6 +10,7 @@ The JavaScript is ES5 so that any CouchDB query server (SpiderMonkey 1.8.5 up) r
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 from after.model import (
@@ -48,21 +49,53 @@ def fill(template: str, **values: str) -> str:
     return template
 
 
-# Python's repr() of a string, as far as the reasons need it (quotes and common escapes).
-PY_REPR_JS = r"""
+def unprintable_bmp_class() -> str:
+    """A JavaScript regex class of the Basic Multilingual Plane characters Python's ``repr()`` escapes
+    (``str.isprintable()`` false), leaving out unassigned, private-use and surrogate code points as the
+    Erlang validation does. Made from this Python's Unicode tables; astral characters are not escaped."""
+    chars = [char for char in range(0x10000) if not chr(char).isprintable()
+             and unicodedata.category(chr(char)) not in ("Cn", "Co", "Cs")]
+    ranges: list[list[int]] = []
+    for char in chars:
+        if ranges and ranges[-1][1] == char - 1:
+            ranges[-1][1] = char
+        else:
+            ranges.append([char, char])
+    parts = (f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in ranges)
+    return "[" + "".join(parts) + "]"
+
+
+# Python's repr() of a string: the quotes it picks, and the escapes (\\ \n \r \t, then \xhh and \uhhhh).
+PY_REPR_JS = fill(r"""
+  var UNPRINTABLE = new RegExp('{{unprintable}}');
+  function pyEscape(c) {
+    if (c === '\\') { return '\\\\'; }
+    if (c === '\n') { return '\\n'; }
+    if (c === '\r') { return '\\r'; }
+    if (c === '\t') { return '\\t'; }
+    var code = c.charCodeAt(0), hex = code.toString(16);
+    if (code < 0x100) { return '\\x' + ('0' + hex).slice(-2); }
+    return '\\u' + ('000' + hex).slice(-4);
+  }
   function pyRepr(s) {
     var quote = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
-    var out = s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
-    if (quote === "'") { out = out.replace(/'/g, "\\'"); }
+    var out = '';
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charAt(i);
+      if (c === quote) { out += '\\' + c; }
+      else if (c === '\\' || UNPRINTABLE.test(c)) { out += pyEscape(c); }
+      else { out += c; }
+    }
     return quote + out + quote;
   }
+  function stripSpaces(s) { return s.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''); }
   function typeName(v) {
     if (v === null) { return 'null'; }
     if (Array.isArray(v)) { return 'a list'; }
     var names = {object: 'an object', string: 'a string', 'boolean': 'a boolean', number: 'a number'};
     return names[typeof v] || 'a value';
   }
-"""
+""", unprintable=unprintable_bmp_class())
 
 # Mirrors after.model.parse_date: returns {ms: epoch milliseconds} or {error: reason}.
 # Date.UTC maps years 0-99 to 1900-1999, so such years are shifted by 400 Gregorian years
@@ -76,7 +109,7 @@ DATE_JS = PY_REPR_JS + fill(r"""
     if (typeof text !== 'string') {
       return {error: 'date must be an ISO 8601 string, not ' + typeName(text)};
     }
-    var m = DATE_RE.exec(text.trim());
+    var m = DATE_RE.exec(stripSpaces(text));
     if (m === null) {
       return {error: 'date ' + pyRepr(text) + ' is not ISO 8601 (for example 2011-10-12T08:30:00Z)'};
     }
@@ -117,7 +150,7 @@ DURATION_JS = fill(r"""
       return {error: name + ' must be an ISO 8601 duration such as PT30S, not ' + typeName(value)};
     }
     if (typeof value === 'string') {
-      var t = value.trim(), m = DURATION_RE.exec(t);
+      var t = stripSpaces(value), m = DURATION_RE.exec(t);
       if (m === null || t === 'P' || t === 'PT' || t.charAt(t.length - 1) === 'T') {
         return {error: name + ' ' + pyRepr(value) + ' is not an ISO 8601 duration such as PT30S or P1D'};
       }

@@ -5,7 +5,7 @@ Erlang one runs in CouchDB itself (``after init --validation erlang``; it needs 
 enable_erlang_query_server = true`` in every node's ``local.ini``). It mirrors ``after.model.validate``
 rule for rule and reason for reason, and the write-time rules of ``after.design.VALIDATE_DOC_UPDATE``
 (design documents only by admins, deletions and non-tasks allowed, worker-only statuses, ``_revisions``
-not counted). Where the JavaScript and Python differ, it says what Python says: the spaces ``strip()``
+not counted). Where the JavaScript and Python differ, it says what Python says: the spaces After strips
 removes, ``repr()``'s escapes, ``format_date``'s rounding, a bad ``due`` refused with the date's reason.
 
 CouchDB (``couch_native_process``) scans, parses and evaluates the ``fun`` in ``validate_doc_update`` with
@@ -38,6 +38,7 @@ from after.model import (
     MAX_TIMEOUT,
     MIN_INSTANT,
     NAME_PATTERN,
+    SPACES,
     WORKER_FIELDS,
     WORKER_ROLE,
     WORKER_STATUSES,
@@ -89,13 +90,13 @@ def code_point_ranges(chars: list[int]) -> list[tuple[int, int]]:
 
 @functools.cache
 def character_classes() -> tuple[str, str]:
-    """What ``str.strip()`` removes (a PCRE class) and what ``repr()`` escapes (Erlang ``{Low, High}``).
+    """What ``after.model`` strips (``SPACES``, a PCRE class) and what ``repr()`` escapes (``{Low, High}``).
 
     From this Python's Unicode tables, once (a scan of every code point takes a few tenths of a second).
     ``repr()`` also escapes unassigned, private-use and surrogate code points; the ranges leave them out
     (shown as they are), to stay short: controls, formats and separators are what dates carry in practice.
     """
-    spaces = [char for char in range(sys.maxunicode + 1) if chr(char).isspace()]
+    spaces = sorted(ord(char) for char in SPACES)
     space_class = "[" + "".join(f"\\x{{{low:x}}}" + (f"-\\x{{{high:x}}}" if high > low else "")
                                 for low, high in code_point_ranges(spaces)) + "]"
     unprintable = [char for char in range(sys.maxunicode + 1) if not chr(char).isprintable()
@@ -304,7 +305,7 @@ decimal(Text) ->
 integer(<<>>) -> 0;
 integer(Digits) -> binary_to_integer(Digits).
 
-%% What str.strip() removes. A first and last byte of printable ASCII: nothing to remove.
+%% What after.model strips (ASCII white space). A first and last byte of printable ASCII: nothing to remove.
 strip(<<First, _/binary>> = Text) when First > 32, First < 127 ->
     case binary:last(Text) of
         Last when Last > 32, Last < 127 -> Text;

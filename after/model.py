@@ -55,6 +55,9 @@ DATE_PATTERN = (
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
 DATE_RE = re.compile(DATE_PATTERN, re.ASCII)
+# What may surround a date or a duration (stripped before parsing): ASCII white space only, the same in
+# Python, JavaScript and Erlang (their Unicode notions of white space differ).
+SPACES = " \t\n\r\x0b\x0c"
 NUMBER = r"(\d+(?:\.\d+)?)"
 DURATION_PATTERN = rf"^P(?:{NUMBER}W)?(?:{NUMBER}D)?(?:T(?:{NUMBER}H)?(?:{NUMBER}M)?(?:{NUMBER}S)?)?$"
 DURATION_RE = re.compile(DURATION_PATTERN, re.ASCII)
@@ -84,7 +87,7 @@ def parse_date(text: object) -> float:
 @functools.lru_cache(maxsize=8192)
 def parse_date_text(text: str) -> float:
     """``parse_date`` for strings, remembered: the loop reads the same dates and leases again and again."""
-    match = DATE_RE.fullmatch(text.strip())
+    match = DATE_RE.fullmatch(text.strip(SPACES))
     if match is None:
         raise InvalidTask(f"date {text!r} is not ISO 8601 (for example 2011-10-12T08:30:00Z)")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
@@ -128,8 +131,9 @@ def parse_duration(value: object, name: str = "duration") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidTask(f"{name} must be an ISO 8601 duration such as PT30S, not {type_name(value)}")
     if isinstance(value, str):
-        match = DURATION_RE.fullmatch(value.strip())
-        if match is None or value.strip() in ("P", "PT") or value.strip().endswith("T"):
+        stripped = value.strip(SPACES)
+        match = DURATION_RE.fullmatch(stripped)
+        if match is None or stripped in ("P", "PT") or stripped.endswith("T"):
             raise InvalidTask(f"{name} {value!r} is not an ISO 8601 duration such as PT30S or P1D")
         weeks, days, hours, minutes, seconds = (float(part or 0) for part in match.groups())
         value = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
@@ -240,8 +244,8 @@ def check_shape(doc: Document) -> None:
 def check_worker_fields(doc: Document, status: Status, due: float) -> None:
     """What the worker writes (and reads back) has the type it writes, whoever wrote it."""
     attempts = doc.get("attempts", 0)
-    if isinstance(attempts, bool) or not isinstance(attempts, int | float) or attempts < 0 \
-            or not float(attempts).is_integer():
+    if isinstance(attempts, bool) or not isinstance(attempts, int | float) or not attempts >= 0 \
+            or (isinstance(attempts, float) and not attempts.is_integer()):
         raise InvalidTask("attempts must be a whole number, at least 0 (it is written by the worker)")
     for name, kind, word in (("history", list, "a list"), ("claim", dict, "an object"),
                              ("result", dict, "an object")):

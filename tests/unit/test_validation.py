@@ -76,6 +76,11 @@ CASES = [
     with_("date-space-no-seconds", None, date="2011-10-12 08:30"),
     with_("date-no-offset", None, date="2011-10-12T08:30:00"),
     with_("date-padded", None, date="  2011-10-12T08:30:00Z "),
+    with_("date-padded-ascii-controls", None, date="\t\x0b\x0c2011-10-12\r\n"),
+    with_("date-bom", NOT_ISO, date="\ufeff2011-10-12"),
+    with_("date-file-separator", NOT_ISO, date="\x1c2011-10-12"),
+    with_("date-next-line", NOT_ISO, date="2011-10-12\x85"),
+    with_("date-no-break-space", NOT_ISO, date="\u00a02011-10-12"),
     with_("date-leap-day", None, date="2012-02-29"),
     with_("date-year-1", None, date="0001-01-01T00:00:00Z"),
     with_("date-year-1-east", OUT_OF_RANGE, date="0001-01-01T00:00:00+01:00"),
@@ -357,3 +362,9 @@ FORMATTED = [  # (epoch seconds, canonical form)
 def test_format_date(epoch: float, text: str) -> None:
     assert format_date(epoch) == text
     assert abs(parse_date(text) - epoch) < 0.001
+
+
+def test_an_integer_too_big_for_a_float_is_answered_not_raised() -> None:
+    """Python reads a 400-digit ``attempts`` as an int (CouchDB itself answers such a write with a 500)."""
+    assert python_reason({**EXAMPLE, "_id": "big", "attempts": 10**400}) is None
+    assert "attempts must be" in str(python_reason({**EXAMPLE, "_id": "big", "attempts": -(10**400)}))

@@ -5,11 +5,14 @@ document then has several leaves, one of them the winner that everybody reads, t
 ``_conflicts``. A claim counts only with a quorum (``after.plumbing.CONFIRMED``), so a losing claim
 never runs; what stays is its leaf, and sometimes a result or history written on a branch that lost.
 
-``resolution`` says how to settle them: every losing leaf After wrote (a worker status) is deleted once
-it can no longer be a live owner's branch, and whatever it recorded that the winner lacks (a run in its
-history, its result) is added to the winner's history first, so the winner tells the whole story.
-Leaves a client wrote are left alone (they are the client's conflicts). Deleting only losing leaves
-never deletes the document: the winner stays.
+``resolution`` says how to settle them. The winner CouchDB picks is the longest branch, not the one
+that got furthest: a claim that lost its quorum can win over the branch where the job ran and ended.
+So the leaf that got furthest is written on top of the winner, with every run the other leaves
+recorded in its history, so the winner tells the whole story; then the losing leaves After wrote are
+deleted, except claims whose lease still holds (a live owner's branch, looked at again later). Leaves a
+client wrote are left alone (they are the client's conflicts). Deleting only losing leaves never
+deletes the document: the winner stays. The result depends only on the leaves, so processes that
+settle the same conflict at once write the very same revision (CouchDB takes identical edits as one).
 """
 
 from __future__ import annotations
@@ -17,19 +20,18 @@ from __future__ import annotations
 from typing import Any
 
 from after.model import TERMINAL_STATUSES, WORKER_STATUSES, Document, Status, revision_generation, status_of
-from after.transitions import HISTORY_LIMIT, TAKEOVER_MARGIN, history_of, lease_end, updated
+from after.transitions import HISTORY_LIMIT, TAKEOVER_MARGIN, history_of, lease_end
 
 
-def settled(leaf: Document, winner: Document, now: float) -> bool:
-    """Can this losing leaf go? Not while it may be a live claim of a process that still holds it."""
-    if status_of(leaf) not in WORKER_STATUSES:
-        return False  # a client's write
+def live_claim(leaf: Document, best: Document, now: float) -> bool:
+    """A running leaf that may be a live owner's branch, so it is not touched: its lease still holds,
+    and the task has not ended on a longer branch since."""
     if status_of(leaf) != Status.RUNNING.value:
-        return True
-    if status_of(winner) in TERMINAL_STATUSES and \
-            revision_generation(leaf.get("_rev")) < revision_generation(winner.get("_rev")):
-        return True  # the task ended on another branch since
-    return (lease_end(leaf) or 0.0) + TAKEOVER_MARGIN < now  # its lease ran out: nobody renews it
+        return False
+    if status_of(best) in TERMINAL_STATUSES and \
+            revision_generation(leaf.get("_rev")) < revision_generation(best.get("_rev")):
+        return False
+    return (lease_end(leaf) or 0.0) + TAKEOVER_MARGIN >= now
 
 
 def entry_key(entry: Any) -> tuple[Any, ...]:
@@ -47,20 +49,34 @@ def recorded(leaf: Document) -> list[Any]:
     return entries
 
 
+def rank(leaf: Document) -> tuple[bool, int, str]:
+    """How far a leaf got: an ended task beats one still under way, then the longer branch."""
+    ended = status_of(leaf) in TERMINAL_STATUSES
+    return (ended, revision_generation(leaf.get("_rev")), str(leaf.get("_rev")))
+
+
 def resolution(winner: Document, losers: list[Document], now: float,
                history_limit: int = HISTORY_LIMIT) -> tuple[Document | None, list[Document]]:
-    """The winner to write (None when it needs no change) and the deletions of settled losing leaves."""
-    gone = [leaf for leaf in losers if leaf.get("_rev") != winner.get("_rev") and settled(leaf, winner, now)]
-    history = history_of(winner)
-    known = {entry_key(entry) for entry in recorded(winner)}
-    for leaf in gone:
+    """The document to write on top of the winner (None: no change) and the leaves to delete.
+
+    The leaf that got furthest (an ended task over a claim) becomes the winner's content, with every
+    run the other leaves recorded added to its history. Losing leaves After wrote are deleted, except
+    claims whose lease still holds (looked at again when it has run out); a client's leaves stay.
+    """
+    ours = sorted((leaf for leaf in losers if leaf.get("_rev") != winner.get("_rev")
+                   and status_of(leaf) in WORKER_STATUSES), key=lambda leaf: str(leaf.get("_rev")))
+    best = max([winner, *ours], key=rank)
+    history = history_of(best)
+    known = {entry_key(entry) for entry in recorded(best)}
+    for leaf in [winner, *ours]:
         for entry in recorded(leaf):
-            if entry_key(entry) not in known:
+            if leaf is not best and entry_key(entry) not in known:
                 known.add(entry_key(entry))
                 history.append({**entry, "branch": "conflict"} if isinstance(entry, dict) else entry)
     merged = None
-    if len(history) != len(history_of(winner)):
-        merged = updated(winner, history=history[-history_limit:])
+    if best is not winner or len(history) != len(history_of(best)):
+        merged = {**best, "_rev": winner["_rev"], "history": history[-history_limit:]}
         merged.pop("_conflicts", None)
-    deletions = [{"_id": leaf["_id"], "_rev": leaf["_rev"], "_deleted": True} for leaf in gone]
+    deletions = [{"_id": leaf["_id"], "_rev": leaf["_rev"], "_deleted": True}
+                 for leaf in ours if not live_claim(leaf, best, now)]
     return merged, deletions

@@ -22,7 +22,7 @@ from after.jobs import Registry
 from after.jobs.registry import JobRegistry
 from after.model import NAME_RE
 from after.notify import Notifier, system_notifier
-from after.plumbing import Follower, JobRunner, RoutedWriter, StoreWriter
+from after.plumbing import Follower, JobRunner, RoutedWriter, StoreWriter, WriteLatency
 from after.presence_keeper import PresenceKeeper
 from after.store import Store
 from after.transitions import Owner
@@ -75,8 +75,9 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     inbox: queue.Queue[Event] = queue.Queue()
     owner = current_owner(name)
     give_up, follower_stop = threading.Event(), threading.Event()
-    claims_writer = StoreWriter(store, name, inbox, give_up)
-    urgent_writer = StoreWriter(store, name, inbox, give_up)
+    latency = WriteLatency()
+    claims_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
+    urgent_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
     writer = RoutedWriter(claims_writer, urgent_writer)
     runner = JobRunner(config.worker.concurrency, inbox, clock)
     ports = Ports(writer, runner, registry or JobRegistry(config.job_paths), notifier or system_notifier(),

@@ -88,3 +88,4 @@ class WriteRequest:
     base: Document
     transform: Transform
     applied: Callable[[Document], bool] = field(default=never, compare=False)
+    fresh: bool = False  # read the document anew before the first try (a takeover: see every branch)

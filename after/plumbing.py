@@ -6,6 +6,7 @@ through its inbox, so the loop itself never blocks on I/O.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import random
@@ -22,7 +23,7 @@ from after.events import Changed, Connection, Event, Finished, Loaded, WriteRequ
 from after.jobs import Job, JobContext, Outcome
 from after.model import Document
 from after.store import Store, StoreError, Unavailable, Unreadable, WriteResult
-from after.transitions import fit
+from after.transitions import TAKEOVER_MARGIN, fit, lease_end
 
 log = logging.getLogger("after.worker")
 T = TypeVar("T")
@@ -114,13 +115,34 @@ class ResolveRequest:
 Item = WriteRequest | LoadRequest | ResolveRequest
 
 
+class WriteLatency:
+    """How long the store's writes take now (an exponential average, shared by the writer threads).
+
+    Leases are written to last ``lease`` seconds from when the write lands, not from when it is built,
+    so a slow server (seconds per write under load) does not eat the lease before its owner has it.
+    """
+
+    def __init__(self, smoothing: float = 0.2) -> None:
+        self.value, self.smoothing, self.lock = 0.0, smoothing, threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self.lock:
+            self.value += self.smoothing * (seconds - self.value)
+
+    def seconds(self) -> float:
+        return self.value
+
+
 class StoreWriter:
     """Applies the loop's write requests in bulk; after a 409 re-reads and re-applies the transform."""
 
     def __init__(self, store: Store, worker: str, inbox: queue.Queue[Event],
-                 give_up: threading.Event, wall: Callable[[], float] = time.time) -> None:
+                 give_up: threading.Event, wall: Callable[[], float] = time.time,
+                 latency: WriteLatency | None = None) -> None:
         self.store, self.worker, self.inbox, self.give_up = store, worker, inbox, give_up
         self.wall = wall
+        self.latency = latency or WriteLatency()
+        self.later: list[tuple[float, str]] = []  # (wall time, task id): conflicts to settle again
         self.requests: queue.Queue[Item] = queue.Queue()
         self.pending = 0
         self.lock = threading.Lock()
@@ -147,6 +169,21 @@ class StoreWriter:
             done = sum(1 for result in results if result.ok)
             log.info("task %s: settled %d of %d conflicting revisions", request.task_id,
                      done - (1 if merged is not None else 0), len(revs), extra={"task_id": request.task_id})
+        deleted = {str(deletion["_rev"]) for deletion in deletions}
+        leases = [lease_end(leaf) or 0.0 for leaf in losers if str(leaf.get("_rev")) not in deleted]
+        if leases and len(self.later) < 10_000:  # claims that may still be live: look again once they ran out
+            heapq.heappush(self.later, (max(leases) + TAKEOVER_MARGIN + 1.0, request.task_id))
+
+    def recheck(self) -> None:
+        """Settle again the conflicts left for later whose time came, from a fresh read."""
+        while self.later and self.later[0][0] <= self.wall() and not self.give_up.is_set():
+            _, task_id = heapq.heappop(self.later)
+            try:
+                doc = self.store.get(task_id)
+                if doc is not None and doc.get("_conflicts"):
+                    self.settle(ResolveRequest(task_id, doc))
+            except StoreError as error:
+                log.debug("conflicts of task %s not settled now: %s", task_id, error)
 
     def enqueue(self, item: Item) -> None:
         with self.lock:
@@ -157,8 +194,12 @@ class StoreWriter:
         with self.lock:
             return self.pending == 0
 
+    def write_seconds(self) -> float:
+        return self.latency.seconds()
+
     def run(self) -> None:
         while not self.give_up.is_set():
+            self.recheck()
             try:
                 first = self.requests.get(timeout=0.5)
             except queue.Empty:
@@ -213,6 +254,12 @@ class StoreWriter:
         re-read together in one request, and the next round applies their transforms again.
         """
         pending: list[tuple[WriteRequest, Document | None]] = [(request, None) for request in requests]
+        takeovers = [request.task_id for request in requests if request.fresh]
+        if takeovers:  # a takeover decides on a read that merges the copies and lists every branch
+            read: list[Document | None] = self.retrying(lambda: [self.store.get(task) for task in takeovers])
+            now_read = dict(zip(takeovers, read, strict=True))
+            pending = [(request, now_read[request.task_id] or {"_id": request.task_id, "_deleted": True})
+                       if request.fresh else (request, None) for request in requests]
         for _ in range(ROUNDS):
             if not pending:
                 return
@@ -259,8 +306,11 @@ class StoreWriter:
     def bulk_write(self, docs: list[Document]) -> list[WriteResult]:
         """One ``_bulk_docs``; if the request as a whole is refused, each document alone, so one bad
         document (one CouchDB cannot take) fails by itself instead of sinking its batch."""
+        started = time.monotonic()
         try:
-            return self.store.bulk_write(docs)
+            results = self.store.bulk_write(docs)
+            self.latency.observe(time.monotonic() - started)
+            return results
         except (Unavailable, Unreadable):
             raise
         except StoreError as error:
@@ -352,6 +402,9 @@ class RoutedWriter:
 
     def idle(self) -> bool:
         return self.claims.idle() and self.urgent.idle()
+
+    def write_seconds(self) -> float:
+        return max(self.claims.write_seconds(), self.urgent.write_seconds())
 
 
 class GiveUp(Exception):

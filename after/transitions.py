@@ -168,6 +168,8 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
                   due=format_date(due))
     if status == Status.SCHEDULED.value or status in ARM_STATUSES:
         return new
+    if status == Status.RUNNING.value and doc.get("_conflicts"):
+        return None  # its branches disagree (a cluster): they are settled first, then looked at again
     if status == Status.RUNNING.value and claim_expired(doc, now, is_dead):
         record = takeover_record(doc, due, now)
         if record is None:
@@ -194,9 +196,9 @@ def takeover_record(doc: Document, due: float, now: float) -> dict[str, Any] | N
     ahead = claimed_at is not None and due > claimed_at + START_SLACK
     if ahead and now + TAKEOVER_MARGIN < due:
         return None
-    reason = ("the worker process stopped (crash or kill) around the task's date, holding its claim; "
-              "the job may have started") if ahead else \
-        "the worker process stopped while the job ran (crash or kill)"
+    why = "its process stopped (crash or kill), or could not renew its lease in time"
+    reason = f"the claim ran out around the task's date ({why}); the job may have started" if ahead else \
+        f"the claim ran out while the job may have been running ({why})"
     return {"outcome": "interrupted", "attempt": attempts_of(doc), "by": label_of(previous.get("by")),
             "started": previous.get("at"), "reason": reason}
 

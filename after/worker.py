@@ -71,6 +71,7 @@ LOAD_PATIENCE = 60.0  # seconds to wait for a horizon load before asking again
 # A running job is stopped this long before its last confirmed lease runs out (renewals failing), so it
 # has stopped before another process, whose clock may run up to a few seconds ahead, takes it over.
 FENCE_MARGIN = 5.0
+CONFLICT_PATIENCE = 10.0  # seconds a conflicted claim is left to be settled before it is looked at again
 
 
 class Worker:
@@ -209,7 +210,7 @@ class Worker:
         entry = self.entries.get(task_id)
         if entry and revision_generation(doc.get("_rev")) < revision_generation(entry.doc.get("_rev")):
             return  # an old revision replayed by the feed or a view read
-        if doc.get("_conflicts") and self.sharing.prefers_me(task_id):
+        if doc.get("_conflicts"):  # any process settles: the same leaves give the very same write
             self.settle_conflicts(task_id, doc)
         if doc.get("_deleted") or not is_task(doc) or doc.get("worker") != self.name:
             if entry is not None:
@@ -315,12 +316,17 @@ class Worker:
         self.timer.at(("claim", task_id), claim_at)
 
     def watch(self, task_id: str, doc: Document, due: float, now: Instant) -> None:
+        """Another process holds the task: take it over when its lease runs out (the preferred process
+        at once, the others ``HELP_DELAY`` later), or when its process is known dead."""
         self.forget(task_id)
         self.entries[task_id] = Entry(doc, due, Phase.WATCHING)
-        if claim_expired(doc, now.wall, self.ports.is_dead):
-            self.make_ready(task_id, due)
+        later = 0.0 if self.sharing.prefers_me(task_id) else HELP_DELAY
+        if doc.get("_conflicts"):  # its branches disagree: settled first (the feed brings the outcome)
+            self.timer.at(("lease", task_id), max(lease_end(doc) or 0.0, now.wall) + CONFLICT_PATIENCE)
+        elif claim_expired(doc, now.wall, self.ports.is_dead):
+            self.timer.at(("lease", task_id), now.wall + later)
         else:
-            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05)
+            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05 + later)
 
     def forget(self, task_id: str) -> None:
         self.budget.release(task_id)
@@ -371,17 +377,22 @@ class Worker:
             entry = self.entries.get(task_id)
             if entry is None or entry.phase not in (Phase.ARMED, Phase.WATCHING) or entry.due != due:
                 continue
+            takeover = entry.phase == Phase.WATCHING
             entry.phase, entry.queued = Phase.CLAIMING, False
             self.budget.hold(task_id)
             room -= 1
-            self.submit(task_id, "claim", entry.doc, self.claim_transform(due), applied=self.owned_running)
+            self.submit(task_id, "claim", entry.doc, self.claim_transform(due), applied=self.owned_running,
+                        fresh=takeover)
+
+    def lease(self) -> float:
+        """The lease to write: the configured length from when the write lands (it takes a while)."""
+        return self.settings.lease + min(self.settings.lease, 2.0 * self.ports.writer.write_seconds())
 
     def claim_transform(self, due: float) -> Transform:
-        return lambda doc: claim(doc, self.owner, self.ports.wall(), self.settings.lease, due,
-                                 self.ports.is_dead)
+        return lambda doc: claim(doc, self.owner, self.ports.wall(), self.lease(), due, self.ports.is_dead)
 
     def renew_transform(self) -> Transform:
-        return lambda doc: renew(doc, self.owner, self.ports.wall(), self.settings.lease)
+        return lambda doc: renew(doc, self.owner, self.ports.wall(), self.lease())
 
     def dispatch(self, now: Instant) -> None:
         """Start due claimed tasks while job slots are free, earliest due first.
@@ -558,8 +569,8 @@ class Worker:
                     now.mono - entry.renewed >= self.settings.lease / 3:
                 entry.renewed = now.mono
                 self.submit(task_id, "renew", entry.doc, self.renew_transform())
-            elif entry.phase == Phase.WATCHING and not entry.queued and \
-                    claim_expired(entry.doc, now.wall, self.ports.is_dead):
+            elif entry.phase == Phase.WATCHING and not entry.queued and self.sharing.prefers_me(task_id) \
+                    and claim_expired(entry.doc, now.wall, self.ports.is_dead):
                 self.make_ready(task_id, entry.due)  # its process died (on this host): no need to wait
         self.ports.notifier.status(self.status_line())
         self.report = self.reported()
@@ -613,6 +624,6 @@ class Worker:
             self.ports.writer.idle()
 
     def submit(self, task_id: str, purpose: str, doc: Document, transform: Transform,
-               applied: Callable[[Document], bool] = never) -> None:
-        self.ports.writer.submit(WriteRequest(task_id, purpose, doc, transform, applied))
+               applied: Callable[[Document], bool] = never, fresh: bool = False) -> None:
+        self.ports.writer.submit(WriteRequest(task_id, purpose, doc, transform, applied, fresh))
 

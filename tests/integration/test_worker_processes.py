@@ -87,15 +87,6 @@ def test_kill_9_then_restart_runs_everything_overdue_first_in_date_order(deploym
     assert long["history"][0]["by"].endswith(f":{first.pid}")
 
 
-# Not strict: it depends on how slow the server's writes are, so a quiet machine may pass it (it did once
-# in ten runs here); -rxX in `make check` lists it either way.
-@pytest.mark.xfail_on(ServerKind.COUCHDB, strict=False, reason=(
-    "After bug on Apache CouchDB: one process takes over tasks whose job the other, alive, process has "
-    "started, and runs them again: 357-933 of 2000 tasks ran 2 to 4 times in 9 of 10 runs (pouchdb-server: "
-    "none, but about 10 once at load average 30). Their history shows 'interrupted' attempts ('crash or "
-    "kill') by live pids and results marked 'this process had lost its claim'. Writes are slow there "
-    "(JavaScript validate_doc_update; _bulk_docs took 4-7.6 s per request under load), and a 10 s lease "
-    "ran out before the owner's write of the result"))
 def test_two_processes_with_one_name_run_2000_tasks_exactly_once(deployment: Deployment) -> None:
     first, second = deployment.start_worker(), deployment.start_worker()
     ids = [f"t{number:04d}" for number in range(2000)]

@@ -79,6 +79,16 @@ def test_when_the_task_ended_the_losing_branches_go_and_their_runs_join_the_winn
     assert sorted(deletion["_rev"] for deletion in deletions) == ["3-a", "4-c"]  # not the client's
 
 
+def test_a_claim_that_lost_its_quorum_but_won_couchdbs_pick_gives_way_to_the_ended_branch() -> None:
+    run = {"run": "r1", "outcome": "done", "by": "manobi@a:1", "started": format_date(NOW - 3)}
+    stale_claim = leaf("3-z", "running", claim=claim_field("p2", NOW + 25), _conflicts=["3-a"])
+    ended = leaf("3-a", "done", result={**run, "output": "o"}, history=[run])
+    merged, deletions = resolution(stale_claim, [ended], NOW)
+    assert merged is not None and merged["_rev"] == "3-z"  # written on top of what everybody reads
+    assert merged["status"] == "done" and merged["result"]["run"] == "r1" and merged["history"] == [run]
+    assert deletions == [{"_id": "t", "_rev": "3-a", "_deleted": True}]
+
+
 def test_the_preferred_process_answers_a_new_task_and_the_other_only_if_it_does_not() -> None:
     store, clock = MemoryStore(), FakeClock(wall=START, mono=50.0)
     first, second = Harness(store, clock, pid=1), Harness(store, clock, pid=2)

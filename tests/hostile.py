@@ -41,6 +41,7 @@ from after.model import (
     Status,
     format_date,
     is_task,
+    json_chars,
     parse_date,
     status_of,
     validate,
@@ -628,6 +629,23 @@ def size_at_the_edge(doc: Document) -> bool:
                for size, limit in ((client, MAX_CLIENT_CHARS), (total, MAX_TASK_CHARS)))
 
 
+def worker_write_overflows(doc: Document) -> bool:
+    """A valid task that the worker's own writes (``scheduled`` and ``due``, the claim), trimmed by ``fit``,
+    push over ``MAX_TASK_CHARS``: the admin's ``canceled`` (a worker field nothing checks or trims) kept
+    the room the worker needs."""
+    from after.transitions import Owner, acknowledge, claim, fit
+
+    counted = {**doc, "_rev": doc.get("_rev", FAKE_REV)}
+    try:
+        task = validate(counted)
+        owner = Owner(WORKER, HOST, 4194303, 1.0)
+        writes = [acknowledge(counted, owner),
+                  claim(counted, owner, task.due, 60.0, task.due, lambda by: True)]
+        return any(json_chars(fit(new)) > MAX_TASK_CHARS for new in writes if new is not None)
+    except (InvalidTask, ValueError, OverflowError, RecursionError, TypeError):
+        return False
+
+
 def due_does_not_round_trip(doc: Document) -> bool:
     """A valid date whose canonical form (the worker's ``due``) reads back 1 ms or more away from it."""
     try:
@@ -710,6 +728,8 @@ KNOWN_BUGS: dict[str, Callable[[Document, str, bool], bool]] = {
     # format_date truncates to the millisecond after float rounding: for dates far ahead (year 9999) the
     # worker's own due reads back more than 1 ms away, and its own scheduled/claim write is refused.
     "due-does-not-round-trip": lambda doc, where, validation: due_does_not_round_trip(doc),
+    # The worker's own writes push a valid task over 64 KiB (a long ``canceled`` left no room): it ends err.
+    "worker-write-overflows": lambda doc, where, validation: worker_write_overflows(doc),
     # The same tolerance, compared in seconds by Python and in milliseconds by JavaScript: a due exactly
     # 1 ms away is valid for one and refused by the other.
     "due-one-ms-apart": lambda doc, where, validation:

@@ -195,6 +195,83 @@ def update(store: Store, task_id: str, change: Callable[[Document], Document], a
     fail(f"task {task_id} keeps changing; try again")
 
 
+@app.command("list")
+def list_workers(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of the table."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """List every worker process on every host (from CouchDB), with this host's after@ units."""
+    import socket
+
+    from after import workers_view
+
+    presence, tasks, remote_problem = read_presence(config_file)
+    local, local_problem = cli_service.local_instances(cli_service.SYSTEM)
+    if remote_problem and local_problem:
+        fail(f"{remote_problem}; {local_problem}")
+    if remote_problem:
+        typer.echo(f"after: {remote_problem}: only this host's units are listed", err=True)
+    rows = workers_view.merge(presence, local, socket.gethostname(), time.time(), tasks)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        typer.echo("no after@ workers: none reported to CouchDB, none loaded here "
+                   "(start one with: after start NAME)")
+    else:
+        typer.echo(workers_view.table(rows))
+
+
+def read_presence(config_file: Optional[str]) -> tuple[list[Document], Optional[dict[str, dict[str, int]]],
+                                                         Optional[str]]:
+    """The presence documents and task counts, or why they could not be read."""
+    from after.couch import CouchStore
+    from after.presence import PREFIX
+
+    try:
+        settings = config.load(config_file)
+        store = CouchStore.from_config(settings.couchdb)
+    except config.ConfigError as error:
+        return [], None, f"cannot read the workers' presence in CouchDB ({error})"
+    try:
+        return store.documents(PREFIX), store.status_counts(), None
+    except StoreError as error:
+        return [], None, f"cannot read the workers' presence in CouchDB ({error})"
+    finally:
+        store.close()
+
+
+@app.command()
+def metrics(
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="Write to FILE (a temporary file renamed over it) instead of printing: for node_exporter's "
+             "textfile collector, e.g. /var/lib/prometheus/node-exporter/after.prom."),
+    config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+) -> None:
+    """Print After's metrics in Prometheus's text format: tasks by status, lateness, workers alive."""
+    from pathlib import Path
+
+    from after import metrics as prometheus
+    from after.couch import CouchStore
+
+    settings = load_config(config_file)
+    store = CouchStore.from_config(settings.couchdb)
+    problem = None
+    try:
+        snapshot = prometheus.collect(store, time.time())
+    except (StoreError, InvalidTask) as error:
+        problem, snapshot = str(error), prometheus.Snapshot(time.time(), up=False)
+    finally:
+        store.close()
+    text = prometheus.render(snapshot)
+    try:
+        prometheus.write_atomically(Path(output), text) if output else typer.echo(text, nl=False)
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}")
+    if problem:
+        fail(problem)
+
+
 cli_service.register(app)
 
 

@@ -1,11 +1,11 @@
-"""CLI verbs that drive the after@NAME systemd units: start, stop, log, list, clean (issue 3).
+"""CLI verbs that drive the after@NAME systemd units: start, stop, log, clean (issue 3), and the local part
+of ``after list`` (``local_instances``; the command itself is in ``after.cli``).
 
 Argv comes from after.systemctl and after.journal (pure); after.process runs it. typer 0.7: no Annotated.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, NoReturn, Optional
 
@@ -139,7 +139,6 @@ def register(app: typer.Typer) -> None:
     app.command("start")(start)
     app.command("stop")(stop)
     app.command("log")(log)
-    app.command("list")(list_workers)
     app.command("clean")(clean)
 
 
@@ -180,29 +179,20 @@ def clean(name: str = NAME) -> None:
     guarded(clean_command, SYSTEM, name)
 
 
-def list_instances(system: System, config: Optional[str], as_json: bool) -> int:
-    require_systemd(system)
-    listed = system.run(systemctl.list_units())
-    units = systemctl.parse_list_units(listed.stdout)
-    found = states(system, units) if units else []
-    counts = system.task_counts(config) if units else None
+def local_instances(system: System) -> tuple[list[dict[str, Any]], str | None]:
+    """This host's after@ units as ``after.instances`` rows (without task counts), or why there are none
+    to show (no systemd here, no systemctl): the local part of ``after list`` (``after.cli``)."""
+    if not system.booted():
+        return [], NOT_BOOTED
+    try:
+        listed = system.run(systemctl.list_units())
+        units = systemctl.parse_list_units(listed.stdout)
+        found = states(system, units) if units else []
+    except CommandMissing as error:
+        return [], f"{error}; {NOT_BOOTED}"
     now = system.now()
     items = []
     for state in found:
         pid = int(state.get("MainPID") or 0)
-        items.append(instances.row(state, system.stats(pid) if pid else None, counts, now))
-    if as_json:
-        typer.echo(json.dumps(items, indent=2))
-    elif not items:
-        typer.echo("no after@ workers are loaded (start one with: after start NAME)")
-    else:
-        typer.echo(instances.table(items))
-    return 0
-
-
-def list_workers(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of the table."),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file, for the task counts."),
-) -> None:
-    """List every after@ worker: state, PID, uptime, memory, CPU and its task counts."""
-    guarded(list_instances, SYSTEM, config, as_json)
+        items.append(instances.row(state, system.stats(pid) if pid else None, None, now))
+    return items, None

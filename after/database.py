@@ -10,6 +10,7 @@ import logging
 import uuid
 from typing import Protocol, runtime_checkable
 
+from after.dashboard import install_dashboard
 from after.design import DESIGN_ID, design_document
 from after.design_erlang import ERLANG_DESIGN_ID, erlang_design_document
 from after.indexes import mango_document
@@ -83,6 +84,7 @@ def initialize(store: Store, validation: Validation = Validation.JAVASCRIPT) -> 
             changes.append(f"removed the design document {ERLANG_DESIGN_ID} (validation in Erlang)")
     if store.install_design(mango_document()):
         changes.append("installed the Mango indexes _design/after-mango (read by workers on Apache CouchDB)")
+    changes += install_dashboard(store)
     if isinstance(store, SecuredStore) and open_to_roles(store):
         changes.append("opened the database to the roles " + " and ".join(MEMBER_ROLES))
     for line in changes:

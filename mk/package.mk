@@ -49,7 +49,7 @@ deb-lint: deb
 
 install:
 	$(PYTHON) -m pip install --no-deps --prefix=$(PREFIX) $(if $(DESTDIR),--root=$(DESTDIR)) .
-	for unit in after@.service after.service; do \
+	for unit in after@.service after.service after-metrics.service after-metrics.timer; do \
 		sed 's#/usr/bin/after #$(PREFIX)/bin/after #' systemd/$$unit \
 		| install -Dm644 /dev/stdin $(DESTDIR)$(UNITDIR)/$$unit || exit 1; done
 	install -Dm644 systemd/after.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/after.conf

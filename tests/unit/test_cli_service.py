@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -110,9 +109,6 @@ def test_errors_are_one_line(system: FakeSystem) -> None:
     assert err == "after: invalid worker name 'bad/name': use 1 to 64 letters, digits, '_', '.' or '-'\n"
     code, _, err = invoke("stop", "missing")
     assert code == 1 and err.startswith("after: after@.service is not installed")
-    system.is_booted = False
-    code, _, err = invoke("list")
-    assert code == 1 and "run the worker in the foreground: after run NAME" in err
 
 
 def test_stop(system: FakeSystem) -> None:
@@ -145,30 +141,7 @@ def test_clean_then_log_starts_after_the_mark(system: FakeSystem) -> None:
     assert system.commands[-1] == ["journalctl", "--unit=after@a.service"]
 
 
-def test_list_table(system: FakeSystem) -> None:
-    code, out, _ = invoke("list")
-    header, first, second = out.splitlines()
-    assert header.split() == [
-        "WORKER", "STATE", "PID", "UPTIME", "MEMORY", "CPU", "SCHEDULED", "RUNNING", "DONE", "ERR",
-    ]
-    assert first.split() == ["a", "active", "41", "2m05s", "32.0M", "1.5s", "3", "0", "7", "0"]
-    assert second.split()[:3] == ["b", "activating/auto-restart", "-"]
-
-
-def test_list_json_without_couchdb(system: FakeSystem) -> None:
-    system.counts = None
-    code, out, _ = invoke("list", "--json")
-    rows = json.loads(out)
-    assert rows[0]["pid"] == 41 and rows[0]["memory"] == 32 * 1024 * 1024 and rows[0]["tasks"] is None
-    assert rows[1]["pid"] is None
-
-
 def test_worker_names_complete(system: FakeSystem) -> None:
     assert cli_service.complete_workers("") == ["a", "b"]
     assert cli_service.complete_workers("b") == ["b"]
 
-
-def test_list_with_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_service, "SYSTEM", FakeSystem())
-    code, out, _ = invoke("list")
-    assert code == 0 and "no after@ workers" in out

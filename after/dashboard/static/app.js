@@ -9,7 +9,8 @@ const state = {
   presence: new Map(), counts: {}, upcoming: [], running: [], failures: [], results: [], activity: [],
   writable: false, feed: null, refreshing: false, dirty: false, timer: null, lastRefresh: 0,
 };
-// Statistics for tests and bench/dashboard.py: when the first full view was on screen.
+// For tests and bench/dashboard.py: how long the first full view took, in milliseconds from the page's
+// navigation (a reload with a session) or from the login form's submit.
 window.afterDashboard = { firstRenderMs: null, refreshes: 0, changes: 0 };
 
 async function main() {
@@ -25,18 +26,19 @@ async function main() {
     : new ViewQueries(state.couch, state.config);
   wire();
   const user = await state.couch.session();
-  if (user.name) await enter(user);
+  if (user.name) await enter(user, 0);
   else showLogin('');
 }
 
 function wire() {
   $('login-form').addEventListener('submit', async (event) => {
     event.preventDefault();
+    const submitted = performance.now();
     const form = new FormData(event.target);
     try {
       await state.couch.login(form.get('name'), form.get('password'));
       event.target.reset();
-      await enter(await state.couch.session());
+      await enter(await state.couch.session(), submitted);
     } catch (error) {
       showLogin(error instanceof Refused ? 'Name or password incorrect.' : String(error.message));
     }
@@ -70,15 +72,16 @@ function leave() {
 }
 
 // Refused (logged out elsewhere, session expired, not a member): back to the login form, saying why.
-function refused(error) {
+// pouchdb-server answers 401 where CouchDB says 403, so the session tells the two cases apart.
+async function refused() {
   leave();
-  const why = error.status === 403 ? `Refused: ${error.message}. A dashboard user needs the role ` +
-    `${state.config.clientRole} (or to be a member of the database).` : 'Please log in (session ended).';
-  showLogin(why);
+  let user = null;
+  try { user = await state.couch.session(); } catch (error) { user = null; }
+  showLogin(user && user.name ? `Refused: ${user.name} may not read the database ${state.config.database}. ` +
+    `A dashboard user needs the role ${state.config.clientRole}.` : 'Please log in (the session ended).');
 }
 
-async function enter(user) {
-  const started = performance.now();
+async function enter(user, started) {
   const roles = user.roles || [];
   state.writable = roles.includes('_admin') || roles.includes(state.config.clientRole);
   $('user').textContent = `${user.name}${roles.length ? ` (${roles.join(', ')})` : ''}`;
@@ -97,7 +100,7 @@ async function enter(user) {
     state.feed = new Feed(state.couch, state.queries, since, changed, feedState);
     state.feed.run();
   } catch (error) {
-    if (error instanceof Refused) refused(error);
+    if (error instanceof Refused) refused();
     else message(`Could not read the database: ${error.message}`);
   }
 }
@@ -148,7 +151,7 @@ function scheduleRefresh(delay) {
     try {
       await refresh();
     } catch (error) {
-      if (error instanceof Refused) { refused(error); return; }
+      if (error instanceof Refused) { refused(); return; }
       message(`Refresh failed: ${error.message}`);
     }
     if (state.dirty) { state.dirty = false; scheduleRefresh(); }
@@ -177,7 +180,7 @@ function changed(rows) {
 }
 
 function feedState(value) {
-  if (value instanceof Refused) refused(value);
+  if (value instanceof Refused) refused();
   else setLive(value);
 }
 
@@ -268,7 +271,7 @@ async function update(id, change, done) {
     } catch (error) {
       if (error.status === 409) continue;
       // pouchdb-server answers 401 where CouchDB says 403: only a lost session means logging in again.
-      if (error instanceof Refused && !(await state.couch.session()).name) { refused(error); return; }
+      if (error instanceof Refused && !(await state.couch.session()).name) { refused(); return; }
       message(`${id}: ${error.message}`);
       return;
     }

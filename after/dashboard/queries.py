@@ -6,7 +6,8 @@ Two bounded reads per worker, each one or a few requests whatever the number of 
 - ``oldest_overdue``: the due date of the oldest task that should have started and has not (a worker's
   ``scheduled`` task past its ``due``, or a client's ``waiting``/``schedule``/``reschedule`` past its date).
 
-On Apache CouchDB 3 they use the Mango indexes of ``_design/after-mango`` (Erlang); elsewhere the views of
+On Apache CouchDB 3 they use the Mango indexes of ``_design/after-mango`` and ``_design/after-dashboard``
+(Erlang); elsewhere the views of
 ``_design/after`` (JavaScript, free on pouchdb-server), as ``after.couch_queries`` does; and a store
 without HTTP (``MemoryStore``) is read through the contract.
 """
@@ -17,13 +18,13 @@ import json
 from typing import Any, Protocol, runtime_checkable
 
 from after.couch_queries import ServerInfo
+from after.dashboard.design import INDEX_DESIGN_ID, LATENESS
 from after.design import DESIGN_ID
-from after.indexes import BY_DATE, LIVE_DATE, LIVE_DUE, MANGO_DDOC, day_bound
+from after.indexes import LIVE_DATE, LIVE_DUE, MANGO_DDOC, day_bound
 from after.model import ARM_STATUSES, Document, InvalidTask, Status, format_date, parse_date
 from after.store import Store
 
 DESIGN = DESIGN_ID.split("/", 1)[1]
-RESULT_FIELDS = ["_id", "worker", "status", "result.started", "result.lateness_ms", "result.outcome"]
 OVERDUE_STATUSES = sorted({Status.SCHEDULED.value, *(status.value for status in ARM_STATUSES)})
 LOOK_AHEAD = 20  # candidates read per index: dates written with an offset do not sort by instant
 
@@ -53,14 +54,22 @@ def recent_results(store: Store, worker: str, since: float, until: float,
     if not isinstance(store, HttpStore):
         docs = store.tasks(worker, None, limit=1_000_000)
     elif store.server().erlang_queries:
-        window = {"$gte": format_date(since), "$lte": format_date(until)}
-        body = {"selector": {"worker": worker, "date": window},
-                "use_index": [MANGO_DDOC, BY_DATE], "fields": RESULT_FIELDS, "limit": limit}
-        docs = store.json("POST", f"{store.db_path}/_find", json=body).get("docs", [])
+        docs = lateness_rows(store, worker, since, until, limit)
     else:
         docs = view_docs(store, "by_worker", startkey=[worker, since * 1000.0],
                          endkey=[worker, until * 1000.0], limit=limit)
     return [doc for doc in docs if started_within(doc, since, until)][:limit]
+
+
+def lateness_rows(store: HttpStore, worker: str, since: float, until: float, limit: int) -> list[Document]:
+    """The keys of the dashboard's ``lateness`` index as documents: no document is read."""
+    params = {"startkey": [worker, format_date(since)], "endkey": [worker, format_date(until), {}],
+              "reduce": False, "limit": limit}
+    query = {key: json.dumps(value) for key, value in params.items()}
+    body = store.json("GET", f"{store.db_path}/{INDEX_DESIGN_ID}/_view/{LATENESS}", params=query)
+    rows = body.get("rows", [])
+    return [{"_id": row["id"], "status": row["key"][3],
+             "result": {"started": row["key"][1], "lateness_ms": row["key"][2]}} for row in rows]
 
 
 def started_within(doc: Document, since: float, until: float) -> bool:

@@ -20,12 +20,13 @@ async function main() {
   const root = location.pathname.split('/_design/')[0].replace(/[^/]*$/, '');
   state.couch = new Couch(root, state.config.database);
   $('database').textContent = state.config.database;
+  const session = state.couch.session();
   const welcome = await state.couch.get(root);
   $('server').textContent = serverName(welcome);
   state.queries = isApacheCouchDB3(welcome) ? new MangoQueries(state.couch, state.config)
     : new ViewQueries(state.couch, state.config);
   wire();
-  const user = await state.couch.session();
+  const user = await session;
   if (user.name) await enter(user, 0);
   else showLogin('');
 }
@@ -90,9 +91,8 @@ async function enter(user, started) {
   $('main').hidden = false;
   try {
     const since = await state.couch.updateSeq(); // before the reads: the feed replays what they miss
-    state.presence = new Map((await state.couch.prefixed(state.config.presence.prefix))
-      .map((doc) => [doc._id, doc]));
-    await refresh();
+    const presence = state.couch.prefixed(state.config.presence.prefix);
+    await refresh(presence);
     if (window.afterDashboard.firstRenderMs === null) {
       window.afterDashboard.firstRenderMs = performance.now() - started;
     }
@@ -112,10 +112,12 @@ function workersOf() {
 }
 
 // Everything but the presence: counts, then per worker (in parallel) its lists and the last hour.
-async function refresh() {
+async function refresh(presence) {
   state.refreshing = true;
   try {
-    state.counts = await state.queries.counts();
+    const [counts, docs] = await Promise.all([state.queries.counts(), presence]);
+    state.counts = counts;
+    if (docs) state.presence = new Map(docs.map((doc) => [doc._id, doc]));
     const now = Date.now();
     const since = new Date(now - 3600 * 1000).toISOString();
     const until = new Date(now + 60000).toISOString();

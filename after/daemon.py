@@ -80,7 +80,8 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     urgent_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
     writer = RoutedWriter(claims_writer, urgent_writer)
     runner = JobRunner(config.worker.concurrency, inbox, clock)
-    ports = Ports(writer, runner, registry or JobRegistry(config.job_paths), notifier or system_notifier(),
+    jobs = registry or JobRegistry(config.job_paths)
+    ports = Ports(writer, runner, jobs, notifier or system_notifier(),
                   services={"store": store}, is_dead=dead_on_this_host(owner.host),
                   wall=lambda: clock.now().wall)
     worker = Worker(owner, config.worker, ports, clock.now(), inbox)
@@ -105,6 +106,8 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
         drain(writer, give_up)
         presence.stopped()
         runner.shutdown()
+        if isinstance(jobs, JobRegistry):
+            jobs.close()
         store.close()
     log.info("worker %s stopped", name)
     return 0

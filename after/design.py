@@ -25,8 +25,8 @@ from after.model import (
     MAX_TIMEOUT,
     MIN_INSTANT,
     NAME_PATTERN,
+    NOT_CLIENT_SIZE,
     TERMINAL_STATUSES,
-    WORKER_FIELDS,
     WORKER_ROLE,
     WORKER_STATUSES,
     Status,
@@ -132,13 +132,12 @@ DATE_JS = PY_REPR_JS + fill(r"""
     if (s > 59) { return dateError(text, 'second must be in 0..59'); }
     var utc = y < 100 ? Date.UTC(y + 400, mo - 1, d, h, mi, s) - 12622780800000
                       : Date.UTC(y, mo - 1, d, h, mi, s);
-    var seconds = utc / 1000 - offset;
-    var fraction = m[7] ? parseFloat('0.' + m[7]) : 0;
-    var instant = seconds + fraction;
-    if (instant < {{min_instant}} || instant >= {{end_instant}}) {
+    var fractionMs = m[7] ? parseInt((m[7] + '00').substring(0, 3), 10) : 0;
+    var ms = utc - offset * 1000 + fractionMs;  // whole milliseconds, exact: digits past them dropped
+    if (ms < {{min_instant}} * 1000 || ms >= {{end_instant}} * 1000) {
       return {error: 'date ' + pyRepr(text) + ' is out of range: in UTC it must fall in the years 1 to 9999'};
     }
-    return {ms: instant * 1000};
+    return {ms: ms};
   }
 """, date_pattern=js(DATE_PATTERN), min_instant=js(MIN_INSTANT), end_instant=js(END_INSTANT))
 
@@ -170,11 +169,11 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
   var STATUSES = {{statuses}};
   function has(o, key) { return Object.prototype.hasOwnProperty.call(o, key); }
   function isName(v) { return typeof v === 'string' && NAME_RE.test(v); }
-  var WORKER_FIELDS = {{worker_fields}};
+  var NOT_CLIENT_SIZE = {{not_client_size}};
   function taskSize(doc, leaveOut) {
     var copy = {};
     for (var key in doc) {
-      if (key !== '_revisions' && leaveOut.indexOf(key) < 0) { copy[key] = doc[key]; }
+      if (key !== '_revisions' && key !== '_rev' && leaveOut.indexOf(key) < 0) { copy[key] = doc[key]; }
     }
     // characters as Python counts them: a surrogate pair is one code point
     return JSON.stringify(copy).replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length;
@@ -201,7 +200,7 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
     if (size > {{max_chars}}) {
       return 'task document is ' + size + ' characters; the limit is {{max_chars}}';
     }
-    size = taskSize(doc, WORKER_FIELDS);
+    size = taskSize(doc, NOT_CLIENT_SIZE);
     if (size > {{max_client_chars}}) {
       return 'task document is ' + size + " characters without the worker's fields; " +
         'the limit is {{max_client_chars}}';
@@ -223,10 +222,13 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
         return objects[i] + ' must be an object (it is written by the worker)';
       }
     }
+    if (has(doc, 'canceled') && !(typeof doc.canceled === 'string' && CANONICAL_RE.test(doc.canceled))) {
+      return 'canceled must be a date in UTC like 2011-10-12T08:30:00.000Z (it is written by the worker)';
+    }
     if ((doc.status === 'scheduled' || doc.status === 'running') && has(doc, 'due')) {
       var written = typeof doc.due === 'string' && CANONICAL_RE.test(doc.due) ? parseDate(doc.due) : null;
-      if (written === null || written.error || Math.abs(written.ms - dueMs) >= 1) {
-        return "due must be the task's date in UTC (" + new Date(Math.floor(dueMs)).toISOString() +
+      if (written === null || written.error || written.ms !== dueMs) {
+        return "due must be the task's date in UTC (" + new Date(dueMs).toISOString() +
           '); it is written by the worker';
       }
     }
@@ -264,7 +266,7 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
     max_client_chars=str(MAX_CLIENT_CHARS),
     max_depth=str(MAX_DEPTH),
     max_timeout=js(MAX_TIMEOUT),
-    worker_fields=js(list(WORKER_FIELDS)),
+    not_client_size=js(list(NOT_CLIENT_SIZE)),
     status_reason=js("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
 )
 

@@ -38,8 +38,8 @@ from after.model import (
     MAX_TIMEOUT,
     MIN_INSTANT,
     NAME_PATTERN,
+    NOT_CLIENT_SIZE,
     SPACES,
-    WORKER_FIELDS,
     WORKER_ROLE,
     WORKER_STATUSES,
     Status,
@@ -170,7 +170,7 @@ validate(Doc) ->
 
 %% after.model.check_shape: depth, then characters (code points) of the compact JSON; _revisions left out.
 check_shape({Props}) ->
-    Kept = [Pair || {Key, _} = Pair <- Props, Key =/= <<"_revisions">>],
+    Kept = [Pair || {Key, _} = Pair <- Props, Key =/= <<"_revisions">>, Key =/= <<"_rev">>],
     Json = iolist_to_binary(couch_util:json_encode({Kept})),
     %% Fewer brackets (strings included) than the limit: it cannot be nested deeper, no need to walk it.
     length(binary:matches(Json, [<<"[">>, <<"{">>])) > @max_depth@ andalso too_deep({Kept}, 1) andalso
@@ -183,8 +183,8 @@ check_shape({Props}) ->
             Total > @max_chars@ andalso
                 refuse([<<"task document is ">>, integer_to_binary(Total),
                         <<" characters; the limit is @max_chars@">>]),
-            Client = code_points(couch_util:json_encode({[Pair || {Key, _} = Pair <- Kept,
-                                                                   not lists:member(Key, @worker_fields@)]})),
+            ClientPairs = [Pair || {Key, _} = Pair <- Kept, not lists:member(Key, @not_client_size@)],
+            Client = code_points(couch_util:json_encode({ClientPairs})),
             Client > @max_client_chars@ andalso
                 refuse([<<"task document is ">>, integer_to_binary(Client),
                         <<" characters without the worker's fields; the limit is @max_client_chars@">>])
@@ -211,17 +211,20 @@ check_worker_fields(Doc, Status, Due) ->
                                {<<"claim">>, fun is_object/1, <<"an object">>},
                                {<<"result">>, fun is_object/1, <<"an object">>}],
         has(Name, Doc), not Kind(field(Name, Doc, null))],
+    has(<<"canceled">>, Doc) andalso not matches(field(<<"canceled">>, Doc, null), canonical) andalso
+        refuse(<<"canceled must be a date in UTC like 2011-10-12T08:30:00.000Z "
+                 "(it is written by the worker)">>),
     case (Status =:= <<"scheduled">> orelse Status =:= <<"running">>) andalso has(<<"due">>, Doc) of
         false -> ok;
         true ->
             Written = field(<<"due">>, Doc, null),
             %% A canonical due that is no real date is refused with the date's reason, as in Python.
-            (matches(Written, canonical) andalso abs(parse_date(Written) - Due) < 0.001) orelse
+            (matches(Written, canonical) andalso parse_date(Written) =:= Due) orelse
                 refuse([<<"due must be the task's date in UTC (">>, format_date(Due),
                         <<"); it is written by the worker">>])
     end.
 
-%% after.model.parse_date_text: seconds since the epoch, a float.
+%% after.model.parse_date_text: whole milliseconds since the epoch (digits past them dropped).
 parse_date(Text) ->
     case groups(strip(Text), date, 8) of
         nomatch ->
@@ -239,11 +242,12 @@ parse_date(Text) ->
             S > 59 andalso NotReal(<<"second must be in 0..59">>),
             Local = calendar:datetime_to_gregorian_seconds({{Y, Mo, D}, {H, Mi, S}}) - @epoch@,
             Whole = Local - OffsetSeconds,
-            Instant = Whole + case Fraction of
-                                  <<>> -> 0.0;
-                                  _ -> binary_to_float(<<"0.", Fraction/binary>>)
-                              end,
-            (Instant < @min_instant@ orelse Instant >= @end_instant@) andalso
+            FractionMs = case Fraction of
+                             <<>> -> 0;
+                             _ -> binary_to_integer(binary:part(<<Fraction/binary, "00">>, 0, 3))
+                         end,
+            Instant = Whole * 1000 + FractionMs,
+            (Instant < @min_instant@ * 1000 orelse Instant >= @end_instant@ * 1000) andalso
                 refuse([<<"date ">>, repr(Text),
                         <<" is out of range: in UTC it must fall in the years 1 to 9999">>]),
             Instant
@@ -257,21 +261,12 @@ offset_seconds(<<Sign, Digits/binary>> = Offset, NotReal) ->
     (H > 23 orelse M > 59) andalso NotReal([<<"offset ">>, Offset, <<" out of range">>]),
     case Sign of $- -> -1; _ -> 1 end * (H * 3600 + M * 60).
 
-%% after.model.format_date: UTC with milliseconds, from the instant rounded to microseconds (as Python's
-%% datetime.fromtimestamp: the fraction of modf, scaled and rounded half to even).
-format_date(Epoch) ->
-    Whole = trunc(Epoch),
-    Scaled = (Epoch - Whole) * 1.0e6,
-    Rounded = case round(Scaled) of
-                  Near when abs(Scaled - Near) == 0.5 -> 2 * round(Scaled / 2.0);
-                  Near -> Near
-              end,
-    {Seconds, Micro} = if Rounded >= 1000000 -> {Whole + 1, Rounded - 1000000};
-                          Rounded < 0 -> {Whole - 1, Rounded + 1000000};
-                          true -> {Whole, Rounded}
-                       end,
+%% after.model.format_ms: UTC with milliseconds, from whole milliseconds since the epoch.
+format_date(Ms) ->
+    Seconds = Ms div 1000 - case Ms rem 1000 < 0 of true -> 1; false -> 0 end,
+    Milli = Ms - Seconds * 1000,
     {{Y, Mo, D}, {H, Mi, S}} = calendar:gregorian_seconds_to_datetime(Seconds + @epoch@),
-    io_lib:format("~4..0B-~2..0B-~2..0BT~2..0B:~2..0B:~2..0B.~3..0BZ", [Y, Mo, D, H, Mi, S, Micro div 1000]).
+    io_lib:format("~4..0B-~2..0B-~2..0BT~2..0B:~2..0B:~2..0B.~3..0BZ", [Y, Mo, D, H, Mi, S, Milli]).
 
 %% after.model.parse_duration: seconds; past the largest float, the atom infinity (greater than any number).
 parse_duration(Value, Name) when is_binary(Value) ->
@@ -412,7 +407,7 @@ def erlang_module() -> tuple[str, str]:
         max_depth=str(MAX_DEPTH),
         max_chars=str(MAX_TASK_CHARS),
         max_client_chars=str(MAX_CLIENT_CHARS),
-        worker_fields=erl_binaries(list(WORKER_FIELDS)),
+        not_client_size=erl_binaries(list(NOT_CLIENT_SIZE)),
         statuses=erl_binaries(sorted(Status)),
         status_reason=erl_binary("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
         worker_only=erl_binaries(sorted(WORKER_STATUSES)),

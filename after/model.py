@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -45,10 +46,18 @@ MAX_CLIENT_CHARS = 49152  # what clients write: the rest is kept for the worker'
 MAX_DEPTH = 32  # levels of objects and lists, the document itself being the first
 MAX_TIMEOUT = 366 * 86400.0
 # Fields only the worker writes; not counted in MAX_CLIENT_CHARS, and type-checked at write.
-WORKER_FIELDS = ("due", "claim", "attempts", "result", "history", "canceled")
+WORKER_FIELDS = ("due", "claim", "attempts", "result", "history", "canceled", "unreadable")
 # The instants a task may name: the years 1 to 9999 in UTC, which every part of After can represent.
 MIN_INSTANT = -62135596800.0  # 0001-01-01T00:00:00Z
 END_INSTANT = 253402300800.0  # 10000-01-01T00:00:00Z, excluded
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Not counted in the client's size: the worker's fields, the status (one word once valid, and it changes
+# with the worker's answers), and CouchDB's own _rev and _revisions.
+NOT_CLIENT_SIZE = (*WORKER_FIELDS, "status", "_rev", "_revisions")
+META = ("_rev", "_revisions")
+# The worker reads a document back with Python's JSON, which writes some numbers longer than CouchDB's
+# JavaScript and Erlang did when they checked it at write (``1.0`` for ``1``): this much is tolerated.
+READ_BACK_SLACK = 256
 
 DATE_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})"
@@ -75,18 +84,24 @@ class InvalidTask(ValueError):
 
 
 def parse_date(text: object) -> float:
-    """ISO 8601 date or date-time to seconds since the epoch (UTC).
+    """ISO 8601 date or date-time to seconds since the epoch (UTC), to the millisecond.
 
-    A date alone means 00:00 UTC, a time without offset means UTC, offsets and fractions count.
+    A date alone means 00:00 UTC, a time without offset means UTC, offsets and fractions count
+    (digits past the millisecond are dropped, as in JavaScript and Erlang).
     """
+    return parse_date_ms(text) / 1000.0
+
+
+def parse_date_ms(text: object) -> int:
+    """``parse_date`` in whole milliseconds: exact, so the three languages agree to the millisecond."""
     if not isinstance(text, str):
         raise InvalidTask(f"date must be an ISO 8601 string, not {type_name(text)}")
     return parse_date_text(text)
 
 
 @functools.lru_cache(maxsize=8192)
-def parse_date_text(text: str) -> float:
-    """``parse_date`` for strings, remembered: the loop reads the same dates and leases again and again."""
+def parse_date_text(text: str) -> int:
+    """``parse_date_ms`` for strings, remembered: the loop reads the same dates and leases again and again."""
     match = DATE_RE.fullmatch(text.strip(SPACES))
     if match is None:
         raise InvalidTask(f"date {text!r} is not ISO 8601 (for example 2011-10-12T08:30:00Z)")
@@ -98,8 +113,8 @@ def parse_date_text(text: str) -> float:
         )
     except ValueError as error:
         raise InvalidTask(f"date {text!r} is not a real date: {error}") from None
-    instant = moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
-    if not MIN_INSTANT <= instant < END_INSTANT:
+    instant = int(moment.timestamp()) * 1000 + (int((fraction + "00")[:3]) if fraction else 0)
+    if not MIN_INSTANT * 1000 <= instant < END_INSTANT * 1000:
         raise InvalidTask(f"date {text!r} is out of range: in UTC it must fall in the years 1 to 9999")
     return instant
 
@@ -116,14 +131,25 @@ def parse_offset(offset: str | None) -> timezone:
 
 
 def format_date(epoch: float) -> str:
-    """Seconds since the epoch to the canonical form the worker writes: UTC with milliseconds.
+    """Seconds since the epoch to the canonical form the worker writes: UTC, to the millisecond.
 
-    Always ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (four-digit years: strftime writes year 1 as ``1``), so that
-    canonical dates sort as strings, which the CouchDB indexes rely on.
+    Truncated to the millisecond (0.05 ms of floating-point error tolerated, so that a date read back
+    from its canonical form writes the same text).
     """
-    moment = datetime.fromtimestamp(epoch, UTC)
+    return format_ms(math.floor(epoch * 1000.0 + 0.05))
+
+
+def format_ms(ms: int) -> str:
+    """Always ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (four-digit years: strftime writes year 1 as ``1``), so that
+    canonical dates sort as strings, which the CouchDB indexes rely on."""
+    moment = EPOCH + timedelta(milliseconds=ms)
     return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
             f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+
+
+def canonical_date(text: object) -> str:
+    """The canonical form of a task's date (what the worker writes as ``due``); raises InvalidTask."""
+    return format_ms(parse_date_ms(text))
 
 
 def parse_duration(value: object, name: str = "duration") -> float:
@@ -228,20 +254,23 @@ def json_chars(doc: Document, leave_out: tuple[str, ...] = ()) -> int:
     return len(json.dumps(kept, separators=(",", ":"), ensure_ascii=False))
 
 
-def check_shape(doc: Document) -> None:
-    """Depth and size first: what the worker could not parse, or its own writes would push over the limit."""
+def check_shape(doc: Document, slack: int = 0) -> None:
+    """Depth and size first: what the worker could not parse, or its own writes would push over the limit.
+
+    ``slack``: characters tolerated over the limits (the worker's reading of what CouchDB accepted).
+    """
     if nesting_depth(doc, MAX_DEPTH) > MAX_DEPTH:
         raise InvalidTask(f"task document is nested deeper than {MAX_DEPTH} levels of objects and lists")
-    size = json_chars(doc)
-    if size > MAX_TASK_CHARS:
+    size = json_chars(doc, META)
+    if size > MAX_TASK_CHARS + slack:
         raise InvalidTask(f"task document is {size} characters; the limit is {MAX_TASK_CHARS}")
-    size = json_chars(doc, WORKER_FIELDS)
-    if size > MAX_CLIENT_CHARS:
+    size = json_chars(doc, NOT_CLIENT_SIZE)
+    if size > MAX_CLIENT_CHARS + slack:
         raise InvalidTask(f"task document is {size} characters without the worker's fields; "
                           f"the limit is {MAX_CLIENT_CHARS}")
 
 
-def check_worker_fields(doc: Document, status: Status, due: float) -> None:
+def check_worker_fields(doc: Document, status: Status, due_ms: int) -> None:
     """What the worker writes (and reads back) has the type it writes, whoever wrote it."""
     attempts = doc.get("attempts", 0)
     if isinstance(attempts, bool) or not isinstance(attempts, int | float) or not attempts >= 0 \
@@ -251,20 +280,28 @@ def check_worker_fields(doc: Document, status: Status, due: float) -> None:
                              ("result", dict, "an object")):
         if name in doc and not isinstance(doc[name], kind):
             raise InvalidTask(f"{name} must be {word} (it is written by the worker)")
+    canceled = doc.get("canceled")
+    if "canceled" in doc and not (isinstance(canceled, str) and CANONICAL_DATE_RE.fullmatch(canceled)):
+        raise InvalidTask("canceled must be a date in UTC like 2011-10-12T08:30:00.000Z "
+                          "(it is written by the worker)")
     if status in (Status.SCHEDULED, Status.RUNNING) and "due" in doc:
         written = doc["due"]
         if not isinstance(written, str) or not CANONICAL_DATE_RE.fullmatch(written) \
-                or abs(parse_date_text(written) - due) >= 0.001:
-            raise InvalidTask(f"due must be the task's date in UTC ({format_date(due)}); "
+                or parse_date_text(written) != due_ms:
+            raise InvalidTask(f"due must be the task's date in UTC ({format_ms(due_ms)}); "
                               "it is written by the worker")
 
 
-def validate(doc: Document) -> Task:
-    """Check a task document and return it as a Task, or raise InvalidTask with a reason."""
+def validate(doc: Document, slack: int = 0) -> Task:
+    """Check a task document and return it as a Task, or raise InvalidTask with a reason.
+
+    The same rules as ``validate_doc_update`` (``slack``: characters tolerated over the size limits,
+    for the worker reading back what CouchDB accepted at write).
+    """
     unreadable = unreadable_reason(doc)
     if unreadable is not None:
         raise InvalidTask(unreadable)
-    check_shape(doc)
+    check_shape(doc, slack)
     worker = doc.get("worker")
     if not isinstance(worker, str) or not NAME_RE.fullmatch(worker):
         raise InvalidTask("worker must be a name of 1-64 characters from A-Z a-z 0-9 _ . -")
@@ -279,15 +316,15 @@ def validate(doc: Document) -> Task:
         raise InvalidTask(f"job.arguments must be a list, not {type_name(arguments)}")
     if "date" not in doc:
         raise InvalidTask("date is missing (ISO 8601, for example 2011-10-12T08:30:00Z)")
-    due = parse_date(doc["date"])
+    due_ms = parse_date_ms(doc["date"])
     status = doc.get("status")
     if not isinstance(status, str) or status not in set(Status):
         raise InvalidTask("status must be one of " + ", ".join(sorted(CLIENT_STATUSES)))
     timeout = parse_duration(doc["timeout"], "timeout") if doc.get("timeout") is not None else None
     if timeout is not None and timeout > MAX_TIMEOUT:
         raise InvalidTask("timeout must be at most 366 days (P366D)")
-    check_worker_fields(doc, Status(status), due)
+    check_worker_fields(doc, Status(status), due_ms)
     return Task(
-        id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due, job_name=name,
+        id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due_ms / 1000.0, job_name=name,
         arguments=arguments, status=Status(status), timeout=timeout, document=doc,
     )

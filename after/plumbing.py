@@ -27,8 +27,14 @@ from after.transitions import TAKEOVER_MARGIN, fit, lease_end
 
 log = logging.getLogger("after.worker")
 T = TypeVar("T")
-BATCH = 500
-QUEUED_JOBS = 256  # due jobs handed to the job threads beyond the ones running
+# Writes per _bulk_docs: on Apache CouchDB each document of a request waits for validate_doc_update in
+# turn and none is answered before all are, so smaller requests give the first answers (and jobs) sooner.
+BATCH = 100
+# Due jobs handed to the job threads beyond the ones running: those that start within QUEUE_WINDOW at the
+# recent run times (many no-op jobs, few slow ones), since a queued job is "running" for everybody else
+# (a process killed with jobs queued leaves their claims to be taken over).
+QUEUE_WINDOW = 0.2
+MOST_QUEUED = 256
 ROUNDS = 6  # write attempts per request before it is reported as not written
 
 
@@ -418,7 +424,14 @@ class JobRunner:
         self.inbox, self.clock, self.concurrency = inbox, clock, concurrency
         self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="after-job")
         self.active = 0
+        self.mean_run = 0.01  # seconds a job runs here (an exponential average)
         self.lock = threading.Lock()
+
+    @property
+    def queued(self) -> int:
+        """Jobs queued beyond the threads: as many as start within ``QUEUE_WINDOW`` at recent run times."""
+        return max(self.concurrency, min(MOST_QUEUED, int(self.concurrency * QUEUE_WINDOW
+                                                          / max(self.mean_run, 1e-4))))
 
     def start(self, job: Job, context: JobContext, run_id: str) -> None:
         with self.lock:
@@ -438,6 +451,7 @@ class JobRunner:
         ended = self.clock.now().wall
         with self.lock:
             self.active -= 1
+            self.mean_run += 0.2 * (max(0.0, ended - started) - self.mean_run)
         self.inbox.put(Finished(context.task_id, run_id, outcome, started, ended))
 
     def busy(self) -> int:
@@ -452,7 +466,7 @@ class JobRunner:
         A queued job is already ``running`` for everyone else: its lease is renewed, and it does not
         start if the task was canceled or taken over meanwhile.
         """
-        return self.concurrency + QUEUED_JOBS - self.busy()
+        return self.concurrency + self.queued - self.busy()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from after.model import TERMINAL_STATUSES, Document, InvalidTask, parse_date, revision_generation
+from after.model import (
+    TERMINAL_STATUSES,
+    Document,
+    InvalidTask,
+    nesting_depth,
+    parse_date_ms,
+    revision_generation,
+    unreadable_stand_in,
+)
 
 
 class StoreError(Exception):
@@ -151,9 +159,22 @@ def live_view_key(doc: Document) -> float | None:
 def due_key(doc: Document) -> float:
     """Due date in epoch milliseconds as the views key it: 0 when the date does not parse."""
     try:
-        return parse_date(doc.get("date")) * 1000.0
+        return float(parse_date_ms(doc.get("date")))
     except InvalidTask:
         return 0.0
+
+
+TOO_DEEP_FOR_PYTHON = 900  # levels: Python's JSON encoder and parser stop near 1000
+
+
+def handed_out(doc: Document) -> Document:
+    """A copy for a reader, or, for a document nested deeper than Python's JSON goes, the stand-in the
+    CouchDB store hands out for such a document (which it cannot even parse)."""
+    if nesting_depth(doc, TOO_DEEP_FOR_PYTHON) > TOO_DEEP_FOR_PYTHON:
+        fields = {key: doc[key] for key in ("worker", "status") if key in doc}
+        return unreadable_stand_in(str(doc.get("_id")), doc.get("_rev"), fields,
+                                   "(a document nested more than 900 levels deep)")
+    return copied(doc)
 
 
 def copied(doc: Document) -> Document:
@@ -174,7 +195,7 @@ def copied(doc: Document) -> Document:
 
 
 def new_revision(generation: int, doc_id: str, sequence: int) -> str:
-    body = f"{generation}:{doc_id}:{sequence}".encode()
+    body = f"{generation}:{doc_id}:{sequence}".encode("utf-8", "surrogatepass")
     return f"{generation}-{hashlib.md5(body, usedforsecurity=False).hexdigest()}"
 
 
@@ -210,7 +231,7 @@ class MemoryStore:
         self.check_available()
         with self.condition:
             doc = self.docs.get(doc_id)
-            return None if doc is None or doc.get("_deleted") else copied(doc)
+            return None if doc is None or doc.get("_deleted") else handed_out(doc)
 
     def get_many(self, doc_ids: Sequence[str]) -> list[Document | None]:
         return [self.get(doc_id) for doc_id in doc_ids]
@@ -271,7 +292,7 @@ class MemoryStore:
                      if doc.get("worker") == worker and (key := live_view_key(doc)) is not None
                      and (until is None or key <= until * 1000.0)]
             keyed.sort()
-            docs = [copied(self.docs[doc_id]) for _, doc_id in keyed]
+            docs = [handed_out(self.docs[doc_id]) for _, doc_id in keyed]
         yield from docs
 
     def tasks(
@@ -279,7 +300,7 @@ class MemoryStore:
     ) -> list[Document]:
         self.check_available()
         with self.condition:
-            found = [copied(doc) for doc in self.docs.values()
+            found = [handed_out(doc) for doc in self.docs.values()
                      if "worker" in doc and not doc.get("_deleted")
                      and worker in (None, doc.get("worker")) and status in (None, doc.get("status"))]
         # the order of the listing views: worker, then due date, then id
@@ -314,7 +335,7 @@ class MemoryStore:
         for doc_id, seq in sorted(newest.items(), key=lambda item: item[1]):
             doc = self.docs[doc_id]
             if doc.get("_deleted") or doc.get("worker") == worker:
-                changes.append(Change(str(seq), doc_id, bool(doc.get("_deleted")), copied(doc)))
+                changes.append(Change(str(seq), doc_id, bool(doc.get("_deleted")), handed_out(doc)))
         return changes
 
     def compact(self) -> None:

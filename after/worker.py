@@ -33,6 +33,7 @@ from after.events import (
 from after.jobs import JobContext, unknown_job_reason
 from after.model import (
     ARM_STATUSES,
+    READ_BACK_SLACK,
     TERMINAL_STATUSES,
     Document,
     InvalidTask,
@@ -227,7 +228,7 @@ class Worker:
             self.defer(task_id, doc, now)
             return
         try:
-            task = validate(doc)
+            task = validate(doc, slack=READ_BACK_SLACK)
         except InvalidTask as error:
             reason = error.reason
             self.forget(task_id)
@@ -319,14 +320,18 @@ class Worker:
         """Another process holds the task: take it over when its lease runs out (the preferred process
         at once, the others ``HELP_DELAY`` later), or when its process is known dead."""
         self.forget(task_id)
+        if self.loaded_until is None or due > self.loaded_until:
+            return  # beyond the horizon: the view brings it back when it comes near
         self.entries[task_id] = Entry(doc, due, Phase.WATCHING)
         later = 0.0 if self.sharing.prefers_me(task_id) else HELP_DELAY
+        claim_time = due - self.settings.claim_ahead + later  # not claimed before its date comes near
         if doc.get("_conflicts"):  # its branches disagree: settled first (the feed brings the outcome)
             self.timer.at(("lease", task_id), max(lease_end(doc) or 0.0, now.wall) + CONFLICT_PATIENCE)
         elif claim_expired(doc, now.wall, self.ports.is_dead):
-            self.timer.at(("lease", task_id), now.wall + later)
+            self.timer.at(("lease", task_id), max(now.wall + later, claim_time))
         else:
-            self.timer.at(("lease", task_id), (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05 + later)
+            lease_out = (lease_end(doc) or now.wall) + TAKEOVER_MARGIN + 0.05 + later
+            self.timer.at(("lease", task_id), max(lease_out, claim_time))
 
     def forget(self, task_id: str) -> None:
         self.budget.release(task_id)
@@ -371,16 +376,17 @@ class Worker:
         """Claim ready tasks, oldest due first, as far as the claim budget allows (``worker_claims``)."""
         if not self.ready or self.stopping:
             return
-        room = self.budget.room(self.ports.runner.busy())
-        while self.ready and room > 0:
+        room = self.budget.room(self.ports.runner.busy(), self.ports.writer.write_seconds())
+        while self.ready and (room > 0 or self.ready[0][0] > now.wall):
             due, task_id = heapq.heappop(self.ready)
             entry = self.entries.get(task_id)
             if entry is None or entry.phase not in (Phase.ARMED, Phase.WATCHING) or entry.due != due:
                 continue
             takeover = entry.phase == Phase.WATCHING
             entry.phase, entry.queued = Phase.CLAIMING, False
-            self.budget.hold(task_id)
-            room -= 1
+            if due <= now.wall:  # due: it counts; one claimed ahead of its date starts at that date
+                self.budget.hold(task_id)
+                room -= 1
             self.submit(task_id, "claim", entry.doc, self.claim_transform(due), applied=self.owned_running,
                         fresh=takeover)
 

@@ -1,16 +1,20 @@
 """How many tasks one worker process may hold claimed but not yet started.
 
 A claim keeps other processes of the same worker name away until its lease runs out, so a process
-that dies holding many claims strands them. A process therefore claims only what it expects to start
-within ``WINDOW`` seconds: its free job slots, plus as many as its recent job run times say its slots
-get through in that window (an exponential average; short jobs allow many, long jobs one more than
-the free slots). Due tasks beyond that wait in the queue, unclaimed, for another process to take.
+that dies holding many claims strands them, and records attempts that may never have started. A process
+therefore claims only what it can start before its next claims come back: its free job slots, plus as
+many as its slots get through (at recent job run times, an exponential average) in ``WINDOW`` seconds
+and twice the time its writes take now. Short jobs allow many (a burst of no-op tasks is claimed in one
+go), slow jobs one more than the free slots. Due tasks beyond that wait, unclaimed, for this process's
+next round or for another process of the same name. A claim taken ahead of its date (``claim_ahead``)
+is not counted: its job starts at that date, and if its process dies before, it is taken over without
+an attempt recorded.
 """
 
 from __future__ import annotations
 
-WINDOW = 2.0  # seconds: a claim is taken only for a job expected to start this soon
-FIRST_GUESS = 0.01  # seconds a job runs, before any has finished here
+WINDOW = 0.1  # seconds of work claimed ahead, beyond what covers the round trip of the claims
+FIRST_GUESS = 0.001  # seconds a job runs, before any has finished here (a burst is claimed at once)
 MOST = 1000  # claims held at once, whatever the run times
 SMOOTHING = 0.2
 
@@ -25,14 +29,15 @@ class ClaimBudget:
         """A job ran this long: the estimate of how fast slots free up follows it."""
         self.mean_run += SMOOTHING * (max(0.0, seconds) - self.mean_run)
 
-    def allowed(self, busy: int) -> int:
-        """Claims this process may hold now, ``busy`` jobs running."""
+    def allowed(self, busy: int, write_seconds: float = 0.0) -> int:
+        """Claims this process may hold now, ``busy`` jobs running, its writes taking ``write_seconds``."""
         free = max(0, self.concurrency - busy)
-        through_window = int(self.concurrency * WINDOW / max(self.mean_run, 1e-4)) - busy
-        return max(free + 1, min(MOST, through_window))
+        ahead = WINDOW + 2.0 * write_seconds
+        through = int(self.concurrency * ahead / max(self.mean_run, 1e-4)) - busy
+        return max(free + 1, min(MOST, through))
 
-    def room(self, busy: int) -> int:
-        return max(0, self.allowed(busy) - len(self.held))
+    def room(self, busy: int, write_seconds: float = 0.0) -> int:
+        return max(0, self.allowed(busy, write_seconds) - len(self.held))
 
     def hold(self, task_id: str) -> None:
         self.held.add(task_id)

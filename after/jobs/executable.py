@@ -70,16 +70,25 @@ def job_argv(path: Path, arguments: Iterable[Any]) -> list[str]:
     argv = [program if os.sep in program else os.path.join(os.curdir, program)]  # never searched in PATH
     for index, argument in enumerate(arguments):
         text = argument if isinstance(argument, str) else json.dumps(argument, ensure_ascii=False)
-        if "\0" in text:
-            raise ValueError(f"argument {index} contains a NUL character, which argv cannot carry")
-        argv.append(text)
+        argv.append(passable(text, f"argument {index}", "argv"))
     return argv
+
+
+def passable(text: str, what: str, where: str) -> str:
+    """``text`` if a process can receive it; else ValueError naming ``what`` cannot go in ``where``."""
+    if "\0" in text:
+        raise ValueError(f"{what} contains a NUL character, which {where} cannot carry")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text (a lone surrogate), which {where} cannot carry") from None
+    return text
 
 
 def job_environment(context: JobContext) -> dict[str, str]:
     return {
         **os.environ,
-        "AFTER_TASK_ID": context.task_id,
+        "AFTER_TASK_ID": passable(context.task_id, "the task id", "the environment"),
         "AFTER_WORKER": context.worker,
         "AFTER_JOB": context.job_name,
         "AFTER_ATTEMPT": str(context.attempt),
@@ -104,26 +113,34 @@ class ExecutableJob:
     def run(self, context: JobContext) -> Outcome:
         try:
             argv = job_argv(self.path, context.arguments)
+            environment = job_environment(context)
         except ValueError as error:
             return Outcome("err", reason=str(error))
         try:
-            process = start(argv, context)
+            process = start(argv, environment, context)
         except OSError as error:
             return Outcome("err", reason=f"cannot start {self.path}: {error.strerror or error}")
         with process:
             return Supervision(process, context, self.kill_grace).run()
 
 
-def start(argv: list[str], context: JobContext) -> subprocess.Popen[bytes]:
-    stdin_text = json.dumps(context.document, ensure_ascii=False)
+def start(argv: list[str], environment: dict[str, str], context: JobContext) -> subprocess.Popen[bytes]:
     # A temporary file rather than a pipe: a job that never reads stdin cannot block the worker.
     with tempfile.TemporaryFile() as stdin:
-        stdin.write(stdin_text.encode())
+        stdin.write(document_bytes(context.document))
         stdin.seek(0)
         return subprocess.Popen(
             argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=job_environment(context), start_new_session=True, close_fds=True,
+            env=environment, start_new_session=True, close_fds=True,
         )
+
+
+def document_bytes(document: Any) -> bytes:
+    """The task as UTF-8 JSON; one holding text UTF-8 cannot carry (a lone surrogate) as ASCII JSON."""
+    try:
+        return json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(document, ensure_ascii=True).encode()
 
 
 class Supervision:

@@ -42,6 +42,13 @@ class Watchdog:
                 self.scheduler = Scheduler().start()
             return self.scheduler
 
+    def stop(self) -> None:
+        """Stop the timer thread, if it ever started (a new one starts if a job runs again)."""
+        with self.lock:
+            scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.stop()
+
 
 @dataclass
 class CallableJob:

@@ -63,6 +63,10 @@ class JobRegistry:
         self.watchdog = Watchdog()  # one timer thread for every callable's timeout
         self.resolved: dict[str, tuple[Job | None, float]] = {}  # name -> (job, monotonic expiry)
 
+    def close(self) -> None:
+        """Stop the timer thread of the Python callables' timeouts (the worker's last step)."""
+        self.watchdog.stop()
+
     def register(self, name: str, function: JobFunction) -> None:
         """Register a Python callable ``function(context) -> str | None`` under ``name``."""
         if not valid_name(name):

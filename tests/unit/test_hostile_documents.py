@@ -212,11 +212,8 @@ def test_nesting_at_the_limit(levels: int) -> None:
     assert not run_batch([Hostile(doc)], before=0)
 
 
-# ---- regression tests: documents the search found, shrunk (strict xfail: each is a bug reported) ----------
+# ---- regression tests: documents the search found, shrunk, each a bug fixed since -----------------------
 
-@pytest.mark.xfail(strict=True, reason="bug due-does-not-round-trip: format_date truncates after float "
-                   "rounding, so for dates far ahead the worker's own due reads back 1 ms or more away and "
-                   "fails validate")
 def test_regression_a_far_future_date_with_milliseconds_is_acknowledged_not_failed() -> None:
     harness = Harness()
     harness.settle()
@@ -227,9 +224,6 @@ def test_regression_a_far_future_date_with_milliseconds_is_acknowledged_not_fail
     assert doc["status"] == "scheduled", doc.get("result")
 
 
-@pytest.mark.xfail(strict=True, reason="bug too-deep-in-memory: MemoryStore hands the worker the document "
-                   "itself (CouchStore a stand-in); fit() cannot encode it (RecursionError) and even the err "
-                   "is not written")
 def test_regression_a_document_nested_1500_deep_ends_err_on_the_memory_store() -> None:
     from tests.hostile import Deep
 
@@ -242,9 +236,6 @@ def test_regression_a_document_nested_1500_deep_ends_err_on_the_memory_store() -
     assert doc["status"] == "err" and "nested" in doc["result"]["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug takeover-far-ahead: a running task whose claim expired is "
-                   "claimed at once whatever its date, and the claim is held (in the claim budget) until "
-                   "that date")
 def test_regression_running_tasks_dated_far_ahead_do_not_hold_the_claims_of_due_ones() -> None:
     harness = Harness(concurrency=2)
     harness.worker.budget.mean_run = 60.0  # jobs here take a minute: 3 claims held at once at most
@@ -262,8 +253,6 @@ def test_regression_running_tasks_dated_far_ahead_do_not_hold_the_claims_of_due_
     assert harness.doc("due")["status"] == "done"
 
 
-@pytest.mark.xfail(strict=True, reason="bug memory-store-ids: MemoryStore.put raises UnicodeEncodeError for "
-                   "an id with a lone surrogate (its revision hash encodes the id as strict UTF-8)")
 def test_regression_the_memory_store_stores_or_refuses_any_id() -> None:
     from after.store import StoreError
 
@@ -272,10 +261,8 @@ def test_regression_the_memory_store_stores_or_refuses_any_id() -> None:
         store.put({"_id": "h0000-\ud800", "worker": "manobi"})
 
 
-@pytest.mark.xfail(strict=True, reason="bug worker-write-overflows: canceled is a worker field that nothing "
-                   "checks or trims; an admin's long one leaves no room for the worker's due and claim, and "
-                   "the valid task ends err (task document is N characters)")
-def test_regression_a_task_with_a_long_canceled_field_still_runs() -> None:
+def test_regression_a_long_canceled_field_ends_err_with_its_reason() -> None:
+    """``canceled`` is the worker's: a long one (written by an admin) left the worker no room to write."""
     harness = Harness()
     harness.settle()
     doc = {"_id": "big", "worker": "manobi", "date": format_date(START + 2.0), "status": "waiting",
@@ -284,4 +271,5 @@ def test_regression_a_task_with_a_long_canceled_field_still_runs() -> None:
     harness.store.put(doc)
     harness.settle()
     harness.advance(4.0)
-    assert harness.doc("big")["status"] == "done", harness.doc("big").get("result")
+    assert harness.doc("big")["status"] == "err" and harness.ran == []
+    assert "canceled must be a date" in harness.doc("big")["result"]["reason"]

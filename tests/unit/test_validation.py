@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 
 from after.design import DATE_JS, DURATION_JS, design_document
-from after.model import InvalidTask, format_date, parse_date, parse_duration, validate
+from after.model import (
+    NOT_CLIENT_SIZE,
+    InvalidTask,
+    format_date,
+    json_chars,
+    parse_date,
+    parse_date_ms,
+    parse_duration,
+    validate,
+)
 from after.store import live_view_key
 
 EXAMPLE: dict[str, Any] = {"worker": "manobi", "date": "2011-10-12", "job": {"name": "start_campaign", "arguments": [2, 3, "teste"]}, "status": "waiting"}  # noqa: E501  (verbatim from DESIGN.md)
@@ -54,6 +63,7 @@ OUT_OF_RANGE = "is out of range: in UTC it must fall in the years 1 to 9999"
 DEEP = "task document is nested deeper than 32 levels of objects and lists"
 ATTEMPTS = "attempts must be a whole number, at least 0 (it is written by the worker)"
 DUE = "due must be the task's date in UTC (2011-10-12T00:00:00.000Z); it is written by the worker"
+CANCELED = "canceled must be a date in UTC like 2011-10-12T08:30:00.000Z (it is written by the worker)"
 
 
 def nested(levels: int) -> Any:
@@ -192,6 +202,15 @@ CASES = [
     with_("due-not-canonical", DUE, status="running", due="2011-10-12"),
     with_("due-number", DUE, status="scheduled", due=1318377600000),
     with_("due-stale-after-reschedule", None, status="reschedule", due="2001-01-01T00:00:00.000Z"),
+    with_("due-one-ms-off", DUE.replace("00:00:00.000Z", "08:30:00.000Z"), status="scheduled",
+          date="2011-10-12T08:30:00Z", due="2011-10-12T08:30:00.001Z"),
+    with_("due-far-future-ms", None, status="scheduled", date="9999-06-15T12:00:00.228Z",
+          due="9999-06-15T12:00:00.228Z"),
+    with_("date-fraction-past-ms-dropped", None, status="running", date="2011-10-12T00:00:00.9999996Z",
+          due="2011-10-12T00:00:00.999Z"),
+    with_("canceled-date", None, status="canceled", canceled="2011-10-12T00:00:01.000Z"),
+    with_("canceled-long", CANCELED, canceled="x" * 20000),
+    with_("canceled-number", CANCELED, canceled=5),
 ]
 
 
@@ -204,7 +223,7 @@ def python_reason(doc: dict[str, Any]) -> str | None:
 
 
 def python_due_ms(doc: dict[str, Any]) -> float:
-    return parse_date(doc["date"]) * 1000.0
+    return float(parse_date_ms(doc["date"]))
 
 
 NODE_HARNESS = """
@@ -368,3 +387,11 @@ def test_an_integer_too_big_for_a_float_is_answered_not_raised() -> None:
     """Python reads a 400-digit ``attempts`` as an int (CouchDB itself answers such a write with a 500)."""
     assert python_reason({**EXAMPLE, "_id": "big", "attempts": 10**400}) is None
     assert "attempts must be" in str(python_reason({**EXAMPLE, "_id": "big", "attempts": -(10**400)}))
+
+
+def test_revisions_are_not_counted_in_the_sizes() -> None:
+    """A task written at exactly the client limit still fits when read back with its ``_rev``."""
+    doc: dict[str, Any] = {**EXAMPLE, "_id": "edge", "job": {"name": "start_campaign", "arguments": [""]}}
+    doc["job"]["arguments"] = ["x" * (49152 - json_chars(doc, NOT_CLIENT_SIZE))]
+    assert json_chars(doc, NOT_CLIENT_SIZE) == 49152 and python_reason(doc) is None
+    assert python_reason({**doc, "_rev": "12-" + "a" * 32, "status": "scheduled"}) is None

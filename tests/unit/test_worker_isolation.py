@@ -98,7 +98,8 @@ def test_bad_worker_fields_written_without_validation_end_err_with_the_reason() 
 
 def test_the_claim_budget_follows_how_long_jobs_run() -> None:
     budget = ClaimBudget(concurrency=4)
-    assert budget.allowed(busy=0) == 800  # 4 slots x 2 s / a first guess of 10 ms
+    assert budget.allowed(busy=0) == 400  # 4 slots x 0.1 s / a first guess of 1 ms
+    assert budget.allowed(busy=0, write_seconds=0.45) == 1000  # and while 2 writes' time passes (at most)
     for _ in range(40):
         budget.ran(600.0)  # ten-minute jobs
     assert budget.allowed(busy=4) == 1 and budget.allowed(busy=1) == 4  # free slots, plus one

@@ -98,8 +98,9 @@ def task(worker: str, rng: random.Random, now: float, index: int) -> Document:
     if draw < 0.06:
         date = now + rng.uniform(30, 7 * DAY)
         doc.update(status="scheduled", date=format_date(date), due=format_date(date))
-    elif draw < 0.062:
-        doc.update(status=rng.choice(["waiting", "reschedule"]), date=format_date(now + rng.uniform(5, 3600)))
+    elif draw < 0.0605:
+        date = now + rng.uniform(5, 7 * DAY)
+        doc.update(status=rng.choice(["waiting", "reschedule"]), date=format_date(date))
     elif draw < 0.072:
         doc.update(status="canceled", date=format_date(due), due=format_date(due))
     elif draw < 0.092:
@@ -172,6 +173,19 @@ def load(server: TestServer, count: int) -> CouchStore:
     return store
 
 
+def liven(store: CouchStore) -> None:
+    """Before the screenshot: the processes write their presence again, and a few tasks change (live)."""
+    now = time.time()
+    fresh = {str(doc["_id"]): doc for doc in presence(now)}
+    store.bulk_write([{**fresh[str(doc["_id"])], "_rev": doc["_rev"]} for doc in store.documents(PREFIX)])
+    changed = []
+    picked = store.tasks("manobi", "scheduled", 4) + store.tasks("billing", "scheduled", 2)
+    for number, doc in enumerate(picked):
+        ran = result(str(doc["worker"]), now - 25, 1.5 + number, "done", random.Random(number), output="ok")
+        changed.append({**doc, "status": "done", "result": ran})
+    store.bulk_write(changed)
+
+
 def first_view(store: CouchStore, server: TestServer, screenshot: Path | None, reloads: int = 5) -> None:
     name, password = client_user(server)
     with chromium() as driver:
@@ -188,7 +202,8 @@ def first_view(store: CouchStore, server: TestServer, screenshot: Path | None, r
               f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms ({each}; from the driver's "
               f"refresh: median {statistics.median(walls):.0f} ms)", flush=True)
         if screenshot is not None:
-            time.sleep(1.0)
+            liven(store)
+            time.sleep(3.0)
             driver.execute_script("document.querySelector('details').open = true")
             height = int(driver.execute_script("return document.body.scrollHeight"))
             driver.set_window_size(1440, height + 120)

@@ -69,7 +69,7 @@ def open_store(path: Optional[str]) -> Iterator[Store]:
 @app.command()
 def init(
     validation: str = typer.Option(
-        "javascript", "--validation",
+        "auto", "--validation",
         help="Check tasks at write: 'javascript' (validate_doc_update: bad tasks refused with 403 and a "
              "reason, worker statuses protected), 'erlang' (the same checks in Erlang, several times "
              "faster on Apache CouchDB; needs enable_erlang_query_server = true in its local.ini), 'auto' "

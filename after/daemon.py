@@ -78,7 +78,8 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     latency = WriteLatency()
     claims_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
     urgent_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
-    writer = RoutedWriter(claims_writer, urgent_writer)
+    answers_writer = StoreWriter(store, name, inbox, give_up, latency=latency)
+    writer = RoutedWriter(claims_writer, urgent_writer, answers_writer)
     runner = JobRunner(config.worker.concurrency, inbox, clock)
     jobs = registry or JobRegistry(config.job_paths)
     ports = Ports(writer, runner, jobs, notifier or system_notifier(),
@@ -94,6 +95,7 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     presence.beat()  # the processes alive before the first tasks are read, so they are shared at once
     threads = [threading.Thread(target=claims_writer.run, name="after-writer", daemon=True),
                threading.Thread(target=urgent_writer.run, name="after-lease-writer", daemon=True),
+               threading.Thread(target=answers_writer.run, name="after-answer-writer", daemon=True),
                threading.Thread(target=follower.run, name="after-follower", daemon=True),
                threading.Thread(target=presence.run, name="after-presence", daemon=True)]
     for thread in threads:

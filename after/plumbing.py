@@ -316,6 +316,7 @@ class StoreWriter:
         try:
             results = self.store.bulk_write(docs)
             self.latency.observe(time.monotonic() - started)
+
             return results
         except (Unavailable, Unreadable):
             raise
@@ -385,20 +386,29 @@ class StoreWriter:
 
 
 URGENT = frozenset({"renew", "finish", "release"})
+ANSWERS = frozenset({"acknowledge", "reject", "cancel"})
 
 
 class RoutedWriter:
-    """Two writers, so lease renewals and results never queue behind a backlog of claims.
+    """Three writers, so lease renewals and results never queue behind a backlog of claims, and a
+    client's new task is answered without waiting for a batch of claims either.
 
     Under load the claim writer can be seconds behind; a renewal stuck behind it would let the
-    lease run out and another process take over a job that is running (or has run).
+    lease run out and another process take over a job that is running (or has run). On Apache
+    CouchDB with validation in JavaScript a batch of 100 claims takes a few hundred milliseconds.
     """
 
-    def __init__(self, claims: StoreWriter, urgent: StoreWriter) -> None:
+    def __init__(self, claims: StoreWriter, urgent: StoreWriter, answers: StoreWriter | None = None) -> None:
         self.claims, self.urgent = claims, urgent
+        self.answers = answers or claims
 
     def submit(self, request: WriteRequest) -> None:
-        (self.urgent if request.purpose in URGENT else self.claims).submit(request)
+        if request.purpose in URGENT:
+            self.urgent.submit(request)
+        elif request.purpose in ANSWERS:
+            self.answers.submit(request)
+        else:
+            self.claims.submit(request)
 
     def load(self, until: float) -> None:
         self.claims.load(until)
@@ -407,7 +417,7 @@ class RoutedWriter:
         self.claims.resolve(task_id, doc)
 
     def idle(self) -> bool:
-        return self.claims.idle() and self.urgent.idle()
+        return self.claims.idle() and self.urgent.idle() and self.answers.idle()
 
     def write_seconds(self) -> float:
         return max(self.claims.write_seconds(), self.urgent.write_seconds())

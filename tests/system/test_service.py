@@ -51,14 +51,17 @@ def test_start_reaches_ready_and_a_task_runs(machine: Container, tasks: Tasks) -
 
 
 def test_list_shows_pid_memory_and_counts(machine: Container) -> None:
-    (row,) = json.loads(machine.run(["after", "list", "--json"]).stdout)
-    assert row["worker"] == WORKER and row["state"] == "active"
+    """The unit joined with its process's presence document (issue 11): both states, one row."""
+    rows = json.loads(machine.run(["after", "list", "--json"]).stdout)
+    (row,) = [row for row in rows if row["unit"] == f"after@{WORKER}.service"]
+    assert row["worker"] == WORKER and row["unit_state"] == "active" and row["state"] == "running"
     assert row["pid"] == main_pid(machine)
     assert row["memory"] > 10 * 1024 * 1024 and row["uptime"] >= 0 and row["cpu"] > 0
-    assert row["tasks"]["done"] >= 1
-    header, line = machine.run(["after", "list"]).stdout.splitlines()
-    assert header.split()[:6] == ["WORKER", "STATE", "PID", "UPTIME", "MEMORY", "CPU"]
-    assert line.split()[:3] == [WORKER, "active", str(row["pid"])]
+    assert row["tasks"]["done"] >= 1 and row["counts"] is not None  # rewritten every 5 s
+    header, *lines = machine.run(["after", "list"]).stdout.splitlines()
+    assert header.split()[:6] == ["WORKER", "HOST", "PID", "STATE", "SEEN", "UNIT"]
+    (line,) = [line.split() for line in lines if line.split()[2] == str(row["pid"])]
+    assert line[0] == WORKER and line[3] == "running" and "active" in line
 
 
 def test_shell_completion_offers_the_running_workers(machine: Container) -> None:

@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 all: check
 
 $(STAMP): requirements-dev.txt pyproject.toml
-	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || mk/apt-install python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt
@@ -31,7 +31,7 @@ venv: $(STAMP)
 server: node_modules/.installed
 
 demo: $(STAMP) node_modules/.installed
-	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v curl >/dev/null || mk/apt-install curl
 	$(BIN)/python -m tests.demo
 
 lint: $(STAMP)

@@ -22,13 +22,7 @@ SYSTEM_DEPS := systemd-container debootstrap zstd debian-archive-keyring dpkg-de
 check: system-deps
 
 system-deps:
-	@missing=$$(for p in $(SYSTEM_DEPS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "system-deps: installing" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			$$missing >/dev/null; \
-	fi
+	@mk/apt-install $(SYSTEM_DEPS)
 
 deb: system-deps
 	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src $(DIST)
@@ -43,8 +37,7 @@ deb: system-deps
 	@echo $(DIST)/after_$(DEB_VERSION)_all.deb
 
 deb-lint: deb
-	@dpkg-query -W -f='$${Status}\n' lintian 2>/dev/null | grep -q '^install ok installed$$' \
-		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends lintian >/dev/null; }
+	@mk/apt-install lintian
 	lintian --info --display-info --pedantic $(DEB_BUILD)/after_$(DEB_VERSION)_*.changes || true
 
 install:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.server import TestServer
-from tests.system.container import SHARE, Container, booted, rootfs
+from tests.system.container import APT_GET, SHARE, Container, booted, rootfs
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROL = ROOT / "packaging" / "debian" / "control"
@@ -146,7 +146,7 @@ def machine(debs: Debs, couch: TestServer, tmp_path_factory: pytest.TempPathFact
     """A booted container with the package installed and configured against the host's server."""
     journal = tmp_path_factory.mktemp("journal") / "container-journal.txt"
     with booted(rootfs(runtime_packages()), debs.current.parent, journal_to=journal) as container:
-        container.run(["apt-get", "install", "-y", "-q", f"{SHARE}/{debs.current.name}"], timeout=300)
+        container.run([*APT_GET, "install", "-y", "-q", f"{SHARE}/{debs.current.name}"], timeout=300)
         configure(container, couch)
         yield container
 

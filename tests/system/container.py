@@ -32,6 +32,8 @@ SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/source
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHARE = "/srv/after-test"
+# apt-get inside the container waits for the dpkg lock (apt-daily may hold it right after boot).
+APT_GET = ("apt-get", "-o", "DPkg::Lock::Timeout=600")
 BOOTS = itertools.count(1)
 
 

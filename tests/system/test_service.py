@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.system.conftest import Debs, Tasks, unit_state, wait_for
-from tests.system.container import SHARE, Container
+from tests.system.container import APT_GET, SHARE, Container
 
 pytestmark = pytest.mark.system
 WORKER = "manobi"
@@ -149,7 +149,7 @@ def test_a_failing_worker_says_why(machine: Container) -> None:
 def test_upgrade_restarts_running_instances(machine: Container, debs: Debs) -> None:
     machine.run(["after", "start", WORKER, "second"])
     before = {worker: main_pid(machine, worker) for worker in (WORKER, "second")}
-    machine.run(["apt-get", "install", "-y", "-q", f"{SHARE}/{debs.upgrade.name}"], timeout=300)
+    machine.run([*APT_GET, "install", "-y", "-q", f"{SHARE}/{debs.upgrade.name}"], timeout=300)
     for worker, pid in before.items():
         wait_for(lambda w=worker, p=pid: restarted(machine, p, w), 30, f"{worker} to restart")  # type: ignore[misc]
     version = machine.run(["dpkg-query", "-W", "-f=${Version}", "after"]).stdout
@@ -157,7 +157,7 @@ def test_upgrade_restarts_running_instances(machine: Container, debs: Debs) -> N
 
 
 def test_purge_leaves_no_unit_running(machine: Container) -> None:
-    machine.run(["apt-get", "purge", "-y", "-q", "after"], timeout=300)
+    machine.run([*APT_GET, "purge", "-y", "-q", "after"], timeout=300)
     listed = machine.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "after*"]).stdout
     assert [line for line in listed.splitlines() if " active " in line] == []
     assert machine.run(["test", "-e", "/lib/systemd/system/after@.service"], check=False).returncode == 1

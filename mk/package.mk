@@ -1,6 +1,7 @@
 # Debian package, plain install and the system packages the system tests need (issue 3).
 #   make system-deps   apt-get install what `make deb` and tests/system need (only what is missing)
-#   make deb           build dist/after_<version>_all.deb from packaging/debian (build tree under build/deb)
+#   make deb           build dist/after_<version>_all.deb from packaging/debian (build tree under build/deb),
+#                      in a git checkout or an unpacked source tarball (packaging/source-files)
 #                      DEB_VERSION=0.1.0+1 builds a higher version, DIST= and DEB_BUILD= move the output
 #   make deb-lint      run lintian on the built package
 #   make install       PREFIX=/usr/local DESTDIR= : the program, units, man page and completion
@@ -26,7 +27,7 @@ system-deps:
 
 deb: system-deps
 	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src $(DIST)
-	git ls-files -z --cached --others --exclude-standard | grep -zv '^packaging/debian/' \
+	packaging/source-files | grep -zv '^packaging/debian/' \
 		| xargs -0 sh -c 'for f; do [ -f "$$f" ] && printf "%s\0" "$$f"; done' sh \
 		| xargs -0 cp --parents -t $(DEB_BUILD)/src
 	cp -r packaging/debian $(DEB_BUILD)/src/debian

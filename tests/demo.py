@@ -47,10 +47,10 @@ def prepare() -> None:
 
 
 def write_config(url: str, password: str) -> Path:
-    (DEMO / "couchdb.secret").write_text(password)
+    (DEMO / "couchdb.password").write_text(password)
     config = DEMO / "after.toml"
     config.write_text(f'[couchdb]\nurl = "{url}"\ndatabase = "after"\nuser = "admin"\n'
-                      f'password_file = "couchdb.secret"\n\n[jobs]\npaths = ["{DEMO / "jobs.d"}"]\n')
+                      f'password_file = "couchdb.password"\n\n[jobs]\npaths = ["{DEMO / "jobs.d"}"]\n')
     print(config.read_text())
     return config
 

@@ -90,11 +90,11 @@ class Deployment:
         self.workers: list[WorkerProcess] = []
 
     def write_config(self, worker: dict[str, Any]) -> None:
-        (self.directory / "couchdb.secret").write_text(self.server.password)
+        (self.directory / "couchdb.password").write_text(self.server.password)
         settings = "\n".join(f"{key} = {value!r}" for key, value in worker.items())
         self.config.write_text(
             f'[couchdb]\nurl = "{self.server.url}"\ndatabase = "{self.database}"\n'
-            f'user = "{self.server.admin}"\npassword_file = "couchdb.secret"\n'
+            f'user = "{self.server.admin}"\npassword_file = "couchdb.password"\n'
             f"[worker]\n{settings}\n[jobs]\npaths = [\"{self.jobs}\"]\n")
 
     def install(self, name: str, script: str) -> None:

@@ -13,14 +13,14 @@ EXAMPLE = """
 url = "http://127.0.0.1:5984"
 database = "after"
 user = "after"
-password_file = "couchdb.secret"
+password_file = "couchdb.password"
 [jobs]
 paths = ["/etc/after/jobs.d"]
 """
 
 
 def test_the_example_file_loads_with_the_password_from_its_file(tmp_path: Path) -> None:
-    (tmp_path / "couchdb.secret").write_text("s3cret\n")
+    (tmp_path / "couchdb.password").write_text("s3cret\n")
     (tmp_path / "after.toml").write_text(EXAMPLE)
     config = load(str(tmp_path / "after.toml"))
     assert config.couchdb.user == "after" and config.couchdb.password == "s3cret"

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from after.model import format_date
-from after.transport import no_delay_transport
+from after.core.dates import format_date
+from after.store.couch.transport import no_delay_transport
 from bench.common import (
     WORKER,
     Context,

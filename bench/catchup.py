@@ -22,7 +22,8 @@ import random
 import time
 import uuid
 
-from after.model import Document, format_date, parse_date
+from after.core.dates import format_date, parse_date
+from after.core.task import Document
 from bench.common import (
     SETTINGS,
     Context,

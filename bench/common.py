@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from after.model import Document
+from after.core.task import Document
 from bench.db import Database
 from tests.integration.deployment import Deployment, WorkerProcess
 from tests.server import TestServer

@@ -29,12 +29,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from after.couch import CouchStore
-from after.dashboard.queries import recent_results
-from after.database import Validation, initialize
-from after.model import Document, format_date
-from after.presence import PREFIX, Report, presence_document
-from after.store import Unavailable
+from after.core.dates import format_date
+from after.core.task import Document
+from after.initialize import Validation, initialize
+from after.monitoring.dashboard.queries import recent_results
+from after.store.couch.client import CouchStore
+from after.store.types import Unavailable
+from after.worker.presence import PREFIX, Report, presence_document
 from bench.prepare import batches
 from tests.browser.browser import browser_missing, chromium, client_user, log_in, page_url, wait_until_ready
 from tests.integration.deployment import Deployment

@@ -1,9 +1,9 @@
 """The benchmark's own plain HTTP client for one database (what a CouchDB client would send).
 
 The benchmarks load documents, read results, build indexes and follow feeds with this client rather
-than with ``after.couch.CouchStore``, so that they measure the worker's store without depending on its
-internals. Every request asks for JSON without compression (pouchdb-server gzips otherwise) and uses
-TCP_NODELAY, as After's own client does.
+than with ``after.store.couch.client.CouchStore``, so that they measure the worker's store
+without depending on its internals. Every request asks for JSON without compression
+(pouchdb-server gzips otherwise) and uses TCP_NODELAY, as After's own client does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from after.model import Document
-from after.transport import no_delay_transport
+from after.core.task import Document
+from after.store.couch.transport import no_delay_transport
 from tests.server import TestServer
 
 HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}

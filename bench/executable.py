@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from after.model import format_date, parse_date
+from after.core.dates import format_date, parse_date
 from bench.common import (
     FINISHED,
     SETTINGS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from after.model import format_date
+from after.core.dates import format_date
 from bench.common import (
     FINISHED,
     SETTINGS,

@@ -19,7 +19,8 @@ from typing import Any
 
 import psutil
 
-from after.model import Document, format_date
+from after.core.dates import format_date
+from after.core.task import Document
 from bench.common import WORKER, Context, Row, deployment, noop_task, start_ready
 from bench.prepare import load, warm_up
 

@@ -1,6 +1,6 @@
 """Preparing a database: write-time validation off and on, loading many documents, building indexes.
 
-Validation: ``after.database.initialize(store, Validation.NONE)`` installs the design document without
+Validation: ``after.initialize.initialize(store, Validation.NONE)`` installs the design document without
 ``validate_doc_update``; ``initialize(store)`` (idempotent) puts it back. On Apache CouchDB every
 written document is a round trip to the JavaScript process while a validation function exists (~930
 docs/s against ~10,800 without), so large loads switch it off first.
@@ -16,9 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from after.database import Validation, initialize
-from after.model import Document
-from after.store import Store
+from after.contracts import Store
+from after.core.task import Document
+from after.initialize import Validation, initialize
 from bench.common import READY, wait_for
 from bench.db import Database
 from tests.integration.deployment import Deployment

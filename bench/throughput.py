@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 
-from after.model import Document, format_date, parse_date
+from after.core.dates import format_date, parse_date
+from after.core.task import Document
 from bench.common import (
     FINISHED,
     READY,

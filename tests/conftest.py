@@ -21,9 +21,10 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from after.couch import CouchStore
-from after.database import initialize
-from after.store import MemoryStore, Store
+from after.contracts import Store
+from after.initialize import initialize
+from after.store.couch.client import CouchStore
+from after.store.memory import MemoryStore
 from tests.server import ServerKind, TestServer, missing, start_server
 
 SERVER_NAMES = {ServerKind.COUCHDB: "Apache CouchDB", ServerKind.POUCHDB: "pouchdb-server"}

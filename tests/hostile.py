@@ -12,7 +12,7 @@ in-memory store and the oracle) and as the JSON text a client sends (``Written.t
 1500 deep exists only as text, since Python's JSON encoder cannot write it).
 
 ``expect(doc, ...)`` is the oracle: what the worker must make of a document, decided by
-``after.model.validate`` (the one table), the job registry and the dates. ``KNOWN_BUGS`` names the
+``after.core.task.validate`` (the one table), the job registry and the dates. ``KNOWN_BUGS`` names the
 documents that show a bug reported to the lead; the property tests set them apart (each has a strict
 xfail regression test), so that the rest of the mix still checks everything else.
 """
@@ -31,7 +31,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from after.model import (
+from after.core.dates import format_date, parse_date
+from after.core.invalid import InvalidTask
+from after.core.task import (
     ARM_STATUSES,
     MAX_CLIENT_CHARS,
     MAX_TASK_CHARS,
@@ -41,17 +43,14 @@ from after.model import (
     TERMINAL_STATUSES,
     WORKER_FIELDS,
     Document,
-    InvalidTask,
     Status,
     Task,
-    format_date,
     is_task,
     json_chars,
-    parse_date,
     status_of,
     validate,
 )
-from after.transitions import TAKEOVER_MARGIN
+from after.core.transitions import TAKEOVER_MARGIN
 
 WORKER = "manobi"
 JOBS = ("record", "noop")
@@ -631,8 +630,8 @@ def argv_problem(doc: Document, arguments: list[Any]) -> str | None:
 
 
 def dead_on_this_host(by: dict[str, Any]) -> bool:
-    """What a real worker on this machine tells of a claim's process (``after.daemon.dead_on_this_host``)."""
-    from after.daemon import dead_on_this_host as real
+    """What a real worker on this machine tells of a claim's process (``after.app.dead_on_this_host``)."""
+    from after.app import dead_on_this_host as real
 
     return real(HOST)(by)
 
@@ -665,7 +664,7 @@ def surrogates_to_a_process(doc: Document) -> bool:
 
 # name -> (where it shows: "memory", "couchdb", "pouchdb"; with validation at write or not) -> does it show
 def too_deep_for_node(doc: Document) -> bool:
-    from after.model import nesting_depth
+    from after.core.task import nesting_depth
 
     return nesting_depth(doc, 1200) > 1200
 

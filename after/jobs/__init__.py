@@ -2,7 +2,8 @@
 
 A job is resolved by name in a registry (``after.jobs.registry``): Python callables registered under
 the entry-point group ``after.jobs`` and executables in jobs directories. The worker hands a job a
-``JobContext`` and gets an ``Outcome`` back; a job never raises into the worker.
+``JobContext`` and gets an ``Outcome`` back (both in ``after.contracts``); a job never raises into the
+worker. The contracts ``Job`` and ``Registry`` are in ``after.contracts``.
 
 The worker's whole use of this package::
 
@@ -13,45 +14,18 @@ The worker's whole use of this package::
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
-from after.model import Document
+from after.contracts import JobContext, Outcome, Services
 
+if TYPE_CHECKING:
+    from after.contracts import Registry
+
+__all__ = ["JobContext", "JobFailed", "Outcome", "Services", "run_job", "unknown_job_reason"]
 log = logging.getLogger(__name__)
 
+
 UNKNOWN_JOB_NAMES_SHOWN = 20
-
-
-@dataclass
-class JobContext:
-    task_id: str
-    worker: str
-    job_name: str
-    arguments: list[Any]
-    document: Document  # the task document as claimed (sent to executables on stdin)
-    attempt: int
-    timeout: float  # seconds (math.inf for none); the job is stopped (process tree killed) after this
-    output_limit: int  # characters of output kept in the document (the tail)
-    # Set when the job must stop: the task was canceled, or a Python callable ran past its timeout
-    # (it cannot be killed, so it is asked to stop and abandoned). Callables may check it cooperatively.
-    canceled: threading.Event = field(default_factory=threading.Event)
-    services: dict[str, Any] = field(default_factory=dict)  # e.g. "store" for compact_couchdb
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # "done" or "err"
-    reason: str | None = None  # why it failed, in words a user can act on
-    exit_code: int | None = None  # executables that exited on their own; None otherwise
-    output: str = ""  # bounded tail of stdout and stderr (or a callable's return value / traceback)
-    canceled: bool = False
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "done"
 
 
 class JobFailed(Exception):
@@ -61,21 +35,6 @@ class JobFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.output = output
-
-
-class Job(Protocol):
-    name: str
-
-    def run(self, context: JobContext) -> Outcome:
-        """Run to completion, honouring ``context.timeout`` and ``context.canceled``."""
-
-
-class Registry(Protocol):
-    def resolve(self, name: str) -> Job | None:
-        """The installed job with this name, or None."""
-
-    def names(self) -> list[str]:
-        """Every installed job name, sorted."""
 
 
 def run_job(registry: Registry, context: JobContext) -> Outcome:

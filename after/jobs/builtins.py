@@ -14,8 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from after.jobs import JobContext, JobFailed
-from after.store import StoreError
+from after.contracts import JobContext
+from after.jobs import JobFailed
+from after.store.types import StoreError
 
 WEBHOOK_TIMEOUT = 30.0
 WEBHOOK_USAGE = "webhook needs arguments [url] or [url, payload]"
@@ -29,7 +30,7 @@ def noop(context: JobContext) -> None:
 def compact_couchdb(context: JobContext) -> str:
     if context.arguments:
         raise JobFailed("compact_couchdb takes no arguments")
-    store = context.services.get("store")
+    store = context.services.store
     if store is None:
         raise JobFailed("compact_couchdb needs the worker's store, which this worker does not provide")
     try:

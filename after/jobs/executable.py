@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import psutil
 
-from after.jobs import JobContext, Outcome
+from after.contracts import JobContext, Outcome
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from after.jobs import JobContext, JobFailed, Outcome
+from after.contracts import JobContext, Outcome
+from after.core.timers import Scheduler
+from after.jobs import JobFailed
 from after.jobs.executable import format_seconds
-from after.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ A name resolves, first match wins, to
    without a restart, and one removed or replaced is noticed within a second;
 3. a Python callable under the entry-point group ``after.jobs`` (loaded on first use, then cached).
 
-Names must match ``after.model.NAME_RE`` (and are not ``.`` or ``..``), so a task can never name a
+Names must match ``after.core.task.NAME_RE`` (and are not ``.`` or ``..``), so a task can never name a
 path. An entry point that fails to load resolves to a job that fails with the import error as reason.
 """
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from after.jobs import Job, JobContext, Outcome
+from after.contracts import Job, JobContext, Outcome
+from after.core.task import NAME_RE
 from after.jobs.executable import ExecutableJob
 from after.jobs.python import CallableJob, JobFunction, Watchdog
-from after.model import NAME_RE
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from after.couch import CouchStore
+from after.store.couch.client import CouchStore
 from tests.server import TestServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,7 +83,7 @@ def client_user(server: TestServer) -> tuple[str, str]:
 
 
 def page_url(store: CouchStore) -> str:
-    from after.dashboard import page_path
+    from after.monitoring.dashboard import page_path
 
     return store.url + page_path(store.database)
 

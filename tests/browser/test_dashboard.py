@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from after.dashboard import page_path
+from after.monitoring.dashboard import page_path
 from tests.browser.browser import click_action, client_user, create_user, log_in, row_status, wait_for
 from tests.integration.deployment import Deployment
 

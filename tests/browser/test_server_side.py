@@ -14,11 +14,13 @@ import uuid
 import httpx
 import pytest
 
-from after.couch import CouchStore
-from after.dashboard import design, page, page_path, queries
-from after.database import initialize
-from after.model import Document, format_date
-from after.store import MemoryStore, Store
+from after.contracts import Store
+from after.core.dates import format_date
+from after.core.task import Document
+from after.initialize import initialize
+from after.monitoring.dashboard import design, page, page_path, queries
+from after.store.couch.client import CouchStore
+from after.store.memory import MemoryStore
 from tests.browser.browser import client_user
 from tests.integration.deployment import Deployment
 from tests.server import ServerKind, TestServer

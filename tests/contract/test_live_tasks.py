@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from after.design import design_document
-from after.model import Document, format_date, parse_date
-from after.store import Store
+from after.contracts import Store
+from after.core.dates import format_date, parse_date
+from after.core.task import Document
+from after.store.couch.design import design_document
 
 
 def task(doc_id: str, date: Any = "2011-10-12", status: str = "waiting", worker: str = "manobi",

@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
-from after.couch import CouchStore
-from after.design import DESIGN_ID, design_document
-from after.model import Document, parse_date
-from after.store import Change, Conflict, MemoryStore, Store
+from after.contracts import Store
+from after.core.dates import parse_date
+from after.core.task import Document
+from after.store.couch.client import CouchStore
+from after.store.couch.design import DESIGN_ID, design_document
+from after.store.memory import MemoryStore
+from after.store.types import Change, Conflict
 
 HEARTBEAT = 0.2
 

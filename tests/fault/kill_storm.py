@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from after.database import Validation, initialize
-from after.model import Document, format_date, parse_date
+from after.core.dates import format_date, parse_date
+from after.core.task import Document
+from after.initialize import Validation, initialize
 from tests.integration.deployment import Deployment, WorkerProcess
 from tests.server import ServerKind, TestServer, start_server
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from after.couch import CouchStore
-from after.database import initialize
-from after.model import Document, format_date
-from after.store import Unavailable
+from after.core.dates import format_date
+from after.core.task import Document
+from after.initialize import initialize
+from after.store.couch.client import CouchStore
+from after.store.types import Unavailable
 from tests.server import TestServer
 
 RECORD = """#!/bin/sh

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from after.design import DESIGN_ID, design_document
-from after.store import Forbidden
+from after.store.couch.design import DESIGN_ID, design_document
+from after.store.types import Forbidden
 from tests.integration.deployment import Deployment
 
 pytestmark = pytest.mark.couch

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from after.database import Validation, initialize
-from after.model import Document
+from after.core.task import Document
+from after.initialize import Validation, initialize
 from tests.cluster import CouchDBCluster, start_cluster
 from tests.integration.deployment import Deployment, WorkerProcess
 from tests.server import couchdb_missing

@@ -5,7 +5,7 @@ client would send them, as raw JSON in ``_bulk_docs`` (one by one when the serve
 batch), half before the worker starts and half while it runs. Then:
 
 - validation on: every document is refused at write with a reason (403, pouchdb-server 401), the same
-  that ``after.model.validate`` gives (one table on both sides), or it is accepted and ends as the oracle
+  that ``after.core.task.validate`` gives (one table on both sides), or it is accepted and ends as the oracle
   says (``tests.hostile.expect``): ``done`` with its job run once, ``err`` with a reason and no job run,
   ``canceled``, or untouched; a server may also refuse what it cannot store at all (CouchDB: lone
   surrogates, 400);
@@ -33,19 +33,19 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 import after
-from after.couch import doc_path
-from after.design import design_document
-from after.model import (
+from after.core.invalid import InvalidTask
+from after.core.task import (
     MAX_CLIENT_CHARS,
     MAX_TASK_CHARS,
     META,
     NOT_CLIENT_SIZE,
     Document,
-    InvalidTask,
     is_task,
     json_chars,
     validate,
 )
+from after.store.couch.client import doc_path
+from after.store.couch.design import design_document
 from tests.hostile import (
     EXECUTABLES,
     Expected,

@@ -7,9 +7,9 @@ other task is read, followed and run as usual.
 
 from __future__ import annotations
 
-from after.couch import CouchStore, doc_path
-from after.design import design_document
-from after.model import UNREADABLE, Document
+from after.core.task import UNREADABLE, Document
+from after.store.couch.client import CouchStore, doc_path
+from after.store.couch.design import design_document
 from tests.integration.deployment import Deployment
 
 DEEP = 1500

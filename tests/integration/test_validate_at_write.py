@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from after.couch import CouchStore
-from after.database import CLIENT_ROLE
-from after.model import WORKER_ROLE
-from after.store import Forbidden
+from after.core.task import CLIENT_ROLE, WORKER_ROLE
+from after.store.couch.client import CouchStore
+from after.store.types import Forbidden
 from tests.server import TestServer
 
 pytestmark = pytest.mark.couch

@@ -1,7 +1,7 @@
 """``after init --validation erlang`` on Apache CouchDB with its Erlang query server enabled.
 
 Every case of the validation table (``tests/unit/test_validation.py``) is written to the real server:
-the Erlang ``validate_doc_update`` must refuse it with exactly ``after.model.validate``'s reason, or
+the Erlang ``validate_doc_update`` must refuse it with exactly ``after.core.task.validate``'s reason, or
 accept it. The role cases run as users with those roles. Servers without the Erlang query server must
 be refused with a clear error, and nothing half installed. ``AFTER_MEASURE=1`` also prints what each
 validation costs ``_bulk_docs`` (docs/components.md has the figures).
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from after.couch import CouchStore
-from after.database import ERLANG_SETTING, Validation, ValidationUnavailable, initialize, install_erlang
-from after.design import DESIGN_ID
-from after.design_erlang import ERLANG_DESIGN_ID
-from after.store import Forbidden
+from after.initialize import ERLANG_SETTING, Validation, ValidationUnavailable, initialize, install_erlang
+from after.store.couch.client import CouchStore
+from after.store.couch.design import DESIGN_ID
+from after.store.couch.design_erlang import ERLANG_DESIGN_ID
+from after.store.types import Forbidden
 from tests.server import ServerKind, TestServer, couchdb_missing, start_server
 from tests.unit.test_validation import CASES, EXAMPLE, ROLE_CASES, WORKER_ONLY, python_reason
 

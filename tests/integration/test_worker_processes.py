@@ -4,13 +4,14 @@ in a file the jobs append to, never inferred from statuses."""
 from __future__ import annotations
 
 import random
+import signal
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from after.model import parse_date
+from after.core.dates import parse_date
 from tests.integration.deployment import Deployment
 from tests.server import ServerKind, start_server
 
@@ -134,6 +135,25 @@ def test_sigterm_lets_a_running_job_finish_within_the_grace_period(deployment: D
     assert worker.terminate() == 0
     assert deployment.doc("short")["status"] == "done"
     assert deployment.doc("later")["status"] == "scheduled"
+
+
+def test_ctrl_c_says_how_long_it_waits_and_a_second_one_stops_the_job_at_once(deployment: Deployment) -> None:
+    deployment.write_config({"grace": 120.0})
+    worker = deployment.start_worker()
+    deployment.add([deployment.task("long", 0.0, job="sleepy", arguments=[300])])
+    deployment.wait_until((deployment.directory / "long.pid").exists, 20.0, "the job to start")
+    pid = int((deployment.directory / "long.pid").read_text())
+    worker.process.send_signal(signal.SIGINT)
+    deployment.wait_until(lambda: "waiting up to 120 s for 1 running jobs" in worker.output(), 10.0,
+                          "the first Ctrl-C to say how long it waits")
+    assert worker.alive()
+    asked = time.monotonic()
+    worker.process.send_signal(signal.SIGINT)
+    assert worker.process.wait(30.0) == 0
+    assert time.monotonic() - asked < 15.0  # not the 120 s grace
+    long = deployment.doc("long")
+    assert long["status"] == "scheduled" and long["history"][-1]["outcome"] == "interrupted"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_sigterm_releases_a_job_that_outlives_the_grace_period(deployment: Deployment) -> None:

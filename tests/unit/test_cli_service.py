@@ -9,9 +9,10 @@ from typing import NoReturn
 import pytest
 from typer.testing import CliRunner
 
-from after import cli_service
-from after.cli import app
-from after.process import Completed, ProcessStats
+from after.cli import service as cli_service
+from after.cli.commands import app
+from after.cli.machine import Completed
+from after.systemd.instances import ProcessStats
 
 # typer 0.7 warns about its own use of click's old `autocompletion` (the only way completion works there).
 pytestmark = pytest.mark.filterwarnings("ignore:'autocompletion' is renamed:DeprecationWarning")

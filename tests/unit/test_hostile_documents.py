@@ -4,7 +4,7 @@ The in-memory store validates nothing at write, so every generated document reac
 each generated batch (some documents written before the worker starts, the rest while it runs), the
 worker loop runs on a fake clock for ``RUN`` seconds, then:
 
-- every valid task (``after.model.validate``) due within the run ends ``done`` and its job ran once;
+- every valid task (``after.core.task.validate``) due within the run ends ``done`` and its job ran once;
   a valid ``cancel`` ends ``canceled``; one due later is not run and not answered ``err``;
 - every invalid task ends ``err`` with a reason, and its job never runs;
 - a document that is not a task, another worker's, already ended, or held by a live claim is untouched;
@@ -25,9 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from after.jobs import JobContext
-from after.model import MAX_TASK_CHARS, Document, format_date, json_chars
-from after.store import MemoryStore
+from after.contracts import JobContext
+from after.core.dates import format_date
+from after.core.task import MAX_TASK_CHARS, Document, json_chars
+from after.store.memory import MemoryStore
 from tests.hostile import (
     JOBS,
     Expected,
@@ -238,7 +239,7 @@ def test_regression_a_document_nested_1500_deep_ends_err_on_the_memory_store() -
 
 def test_regression_running_tasks_dated_far_ahead_do_not_hold_the_claims_of_due_ones() -> None:
     harness = Harness(concurrency=2)
-    harness.worker.budget.mean_run = 60.0  # jobs here take a minute: 3 claims held at once at most
+    harness.worker.state.budget.mean_run = 60.0  # jobs here take a minute: 3 claims held at once at most
     harness.settle()
     for number in range(3):  # as an admin (or a restored backup) left them: running, their claim expired
         harness.store.put({"_id": f"far{number}", "worker": "manobi", "date": "9999-01-01",
@@ -254,7 +255,7 @@ def test_regression_running_tasks_dated_far_ahead_do_not_hold_the_claims_of_due_
 
 
 def test_regression_the_memory_store_stores_or_refuses_any_id() -> None:
-    from after.store import StoreError
+    from after.store.types import StoreError
 
     store = MemoryStore()
     with contextlib.suppress(StoreError):  # refused, as a server may (Apache CouchDB: 400 invalid UTF-8)

@@ -16,11 +16,12 @@ from typing import Any
 import psutil
 import pytest
 
-from after.jobs import JobContext, JobFailed, Outcome, run_job
+from after.contracts import JobContext, Outcome, Services
+from after.jobs import JobFailed, run_job
 from after.jobs.executable import ExecutableJob, OutputTail
 from after.jobs.python import CallableJob
 from after.jobs.registry import JobRegistry
-from after.store import MemoryStore
+from after.store.memory import MemoryStore
 
 DOCUMENT = {"_id": "t1", "_rev": "3-abc", "worker": "manobi", "date": "2011-10-12",
             "job": {"name": "start_campaign", "arguments": [2, 3, "teste"]}, "status": "scheduled"}
@@ -304,13 +305,13 @@ def test_a_canceled_callable_can_stop_cooperatively() -> None:
 def test_compact_couchdb_compacts_the_store() -> None:
     store = MemoryStore()
     registry = JobRegistry([])
-    outcome = run_job(registry, context(job_name="compact_couchdb", services={"store": store}))
+    outcome = run_job(registry, context(job_name="compact_couchdb", services=Services(store=store)))
     assert (outcome.status, store.compactions) == ("done", 1)
-    services = {"store": store}
+    services = Services(store=store)
     extra = run_job(registry, context(job_name="compact_couchdb", arguments=["db"], services=services))
     assert extra == Outcome("err", reason="compact_couchdb takes no arguments")
     store.available = False
-    down = run_job(registry, context(job_name="compact_couchdb", services={"store": store}))
+    down = run_job(registry, context(job_name="compact_couchdb", services=Services(store=store)))
     assert down.reason == "compaction failed: memory store is switched off"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from after import journal
+from after.systemd import journal
 
 
 def test_plain_log() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from after.logs import configure_logging, stderr_is_journal
+from after.systemd.logs import configure_logging, stderr_is_journal
 
 
 class Journal:

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from after import cli, metrics
-from after.model import Document, format_date
-from after.presence import Report, presence_document
-from after.store import MemoryStore
+from after.cli import commands as cli
+from after.core.dates import format_date
+from after.core.task import Document
+from after.monitoring import metrics
+from after.store.memory import MemoryStore
+from after.worker.presence import Report, presence_document
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0
@@ -119,7 +121,7 @@ def config_file(tmp_path: Path) -> str:
 
 def test_the_command_writes_the_file(store: MemoryStore, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("after.couch.CouchStore.from_config", lambda settings: store)
+    monkeypatch.setattr("after.store.couch.client.CouchStore.from_config", lambda settings: store)
     output = tmp_path / "after.prom"
     result = CliRunner(mix_stderr=False).invoke(cli.app, ["metrics", "-c", config_file(tmp_path), "-o",
                                                           str(output)])
@@ -132,7 +134,7 @@ def test_the_command_writes_the_file(store: MemoryStore, tmp_path: Path,
 def test_an_unreachable_couchdb_writes_up_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     down = MemoryStore()
     down.available = False
-    monkeypatch.setattr("after.couch.CouchStore.from_config", lambda settings: down)
+    monkeypatch.setattr("after.store.couch.client.CouchStore.from_config", lambda settings: down)
     output = tmp_path / "after.prom"
     result = CliRunner(mix_stderr=False).invoke(cli.app, ["metrics", "-c", config_file(tmp_path), "-o",
                                                           str(output)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from after.notify import NullNotifier, SdNotifier, system_notifier, watchdog_interval
+from after.systemd.notify import NullNotifier, SdNotifier, system_notifier, watchdog_interval
 
 
 class FakeClock:

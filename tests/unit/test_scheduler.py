@@ -6,8 +6,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from after.clock import FakeClock
-from after.scheduler import Scheduler, Timer, WallTimer
+from after.core.clock import FakeClock
+from after.core.timers import Scheduler, Timer, WallTimer
 
 
 def test_timer_pops_due_keys_earliest_first_and_keeps_the_rest() -> None:

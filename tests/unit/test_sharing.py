@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from after.clock import FakeClock
-from after.conflicts import resolution
-from after.events import Peers
-from after.model import Document, format_date
-from after.presence import Report, forgotten, is_alive, live_members, presence_document, state_of
-from after.store import MemoryStore
-from after.task_sharing import HELP_DELAY, TaskSharing
+from after.core.clock import FakeClock
+from after.core.conflicts import resolution
+from after.core.dates import format_date
+from after.core.task import Document
+from after.store.memory import MemoryStore
+from after.worker.events import Peers
+from after.worker.presence import Report, forgotten, is_alive, live_members, presence_document, state_of
+from after.worker.sharing import HELP_DELAY, TaskSharing
 from tests.unit.test_worker import START, Harness
 
 NOW = 1_800_000_000.0
@@ -92,16 +93,17 @@ def test_a_claim_that_lost_its_quorum_but_won_couchdbs_pick_gives_way_to_the_end
 def test_the_preferred_process_answers_a_new_task_and_the_other_only_if_it_does_not() -> None:
     store, clock = MemoryStore(), FakeClock(wall=START, mono=50.0)
     first, second = Harness(store, clock, pid=1), Harness(store, clock, pid=2)
-    members = (first.worker.sharing.me, second.worker.sharing.me)
+    members = (first.worker.state.sharing.me, second.worker.state.sharing.me)
     for harness in (first, second):
-        harness.worker.sharing.update(members)
-    task_id = next(f"t{number}" for number in range(100) if first.worker.sharing.prefers_me(f"t{number}"))
+        harness.worker.state.sharing.update(members)
+    prefers_first = first.worker.state.sharing.prefers_me
+    task_id = next(f"t{number}" for number in range(100) if prefers_first(f"t{number}"))
     first.add(task_id, 60.0)
     second.settle()
     assert second.doc(task_id)["status"] == "waiting"  # not its task to answer
     first.settle()
     assert first.doc(task_id)["status"] == "scheduled" and first.doc(task_id)["_rev"].startswith("2-")
-    other = next(f"u{number}" for number in range(100) if first.worker.sharing.prefers_me(f"u{number}"))
+    other = next(f"u{number}" for number in range(100) if first.worker.state.sharing.prefers_me(f"u{number}"))
     first.add(other, 60.0)
     second.settle()
     for _ in range(int(HELP_DELAY / 0.25) + 2):  # the preferred process is silent (stopped, cut off)
@@ -114,4 +116,4 @@ def test_peers_events_change_whom_the_loop_prefers() -> None:
     harness = Harness()
     harness.inbox.put(Peers(("after-presence:manobi:zz:1", "after-presence:manobi:zz:2")))
     harness.settle()
-    assert len(harness.worker.sharing.members) == 3
+    assert len(harness.worker.state.sharing.members) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from after import systemctl
+from after.systemd import systemctl
 
 
 def test_unit_name_of_a_worker() -> None:

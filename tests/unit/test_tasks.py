@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from after.model import InvalidTask, format_date
-from after.tasks import new_task, parse_argument, parse_delay, table, when
+from after.cli.tasks import new_task, parse_argument, parse_delay, table, when
+from after.core.dates import format_date
+from after.core.invalid import InvalidTask
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

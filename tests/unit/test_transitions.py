@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from after.model import MAX_TASK_CHARS, Document, format_date, json_chars
-from after.transitions import Owner, acknowledge, claim, finish, fit, reject, release, renew
+from after.core.dates import format_date
+from after.core.task import MAX_TASK_CHARS, Document, json_chars
+from after.core.transitions import Owner, acknowledge, claim, finish, fit, reject, release, renew
 
 NOW = 1_800_000_000.0
 ME = Owner("manobi", "host-a", 10, 5.0)

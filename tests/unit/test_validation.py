@@ -1,4 +1,5 @@
-"""One table of task documents, checked by ``after.model.validate`` and by the design document's JavaScript.
+"""One table of task documents, checked by ``after.core.task.validate`` and by the design document's
+JavaScript.
 
 The JavaScript (``validate_doc_update``, the date parser and the ``live`` map) runs in ``node`` once per
 module, on every case; Python and JavaScript must give the same reason and the same due date in epoch ms.
@@ -16,18 +17,11 @@ from typing import Any
 
 import pytest
 
-from after.design import DATE_JS, DURATION_JS, design_document
-from after.model import (
-    NOT_CLIENT_SIZE,
-    InvalidTask,
-    format_date,
-    json_chars,
-    parse_date,
-    parse_date_ms,
-    parse_duration,
-    validate,
-)
-from after.store import live_view_key
+from after.core.dates import format_date, parse_date, parse_date_ms, parse_duration
+from after.core.invalid import InvalidTask
+from after.core.task import NOT_CLIENT_SIZE, json_chars, validate
+from after.store.couch.design import DATE_JS, DURATION_JS, design_document
+from after.store.types import live_view_key
 
 EXAMPLE: dict[str, Any] = {"worker": "manobi", "date": "2011-10-12", "job": {"name": "start_campaign", "arguments": [2, 3, "teste"]}, "status": "waiting"}  # noqa: E501  (verbatim from DESIGN.md)
 MISSING = object()
@@ -38,7 +32,7 @@ class Case:
     name: str
     doc: dict[str, Any]
     expected: str | None  # None: valid; else a substring of the reason
-    python_bug: str = ""  # a known divergence of after.model from the intended rule (see the report)
+    python_bug: str = ""  # a known divergence of after.core.task from the intended rule (see the report)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -298,7 +292,7 @@ def check_python(case: Case, check: Any) -> None:
             pytest.xfail(case.python_bug)
         raise error
     if case.python_bug:
-        pytest.fail(f"fixed in after.model? remove python_bug from {case.name}: {case.python_bug}")
+        pytest.fail(f"fixed in after.core.task? remove python_bug from {case.name}: {case.python_bug}")
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[case.name for case in CASES])

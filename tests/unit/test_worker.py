@@ -8,18 +8,20 @@ from typing import Any
 
 import pytest
 
-from after.clock import FakeClock
 from after.config import WorkerConfig
-from after.events import Changed, Event, Finished, Loaded, WriteRequest, Written
-from after.jobs import Job, JobContext
+from after.contracts import Job, JobContext
+from after.core.clock import FakeClock
+from after.core.dates import format_date
+from after.core.policies import ONE_SHOT, Policies
+from after.core.task import Document, revision_generation
+from after.core.transitions import Owner
+from after.core.writes import WriteRequest
 from after.jobs.registry import JobRegistry
-from after.model import Document, format_date, revision_generation
-from after.notify import RecordingNotifier
-from after.plumbing import StoreWriter
-from after.store import MemoryStore
-from after.transitions import Owner
-from after.worker import Worker
-from after.worker_state import Ports
+from after.store.memory import MemoryStore
+from after.systemd.notify import RecordingNotifier
+from after.worker.build import assemble
+from after.worker.events import Changed, Event, Finished, Loaded, Written
+from after.worker.io.writer import StoreWriter
 
 START = 1_800_000_000.0
 
@@ -41,10 +43,13 @@ class InlineRunner:
     def free(self) -> int:
         return 1
 
+    def shutdown(self) -> None:
+        pass
+
 
 class Harness:
     def __init__(self, store: MemoryStore | None = None, clock: FakeClock | None = None, pid: int = 100,
-                 **settings: Any) -> None:
+                 policies: Policies = ONE_SHOT, **settings: Any) -> None:
         self.store = store or MemoryStore()
         self.store.create_database()
         self.clock = clock or FakeClock(wall=START, mono=50.0)
@@ -52,14 +57,12 @@ class Harness:
         self.registry = JobRegistry([], entry_points=False)
         self.registry.register("record", self.record)
         self.registry.register("fail", self.fail)
-        self.inbox: queue.Queue[Event] = queue.Queue()
-        self.writer = StoreWriter(self.store, "manobi", self.inbox, threading.Event())
         self.notifier = RecordingNotifier()
-        ports = Ports(self.writer, InlineRunner(self.inbox, self.clock), self.registry, self.notifier,
-                      wall=lambda: self.clock.now().wall)
         self.settings = WorkerConfig(**{"claim_ahead": 1.0, "lease": 30.0, "horizon": 300.0, **settings})
-        self.worker = Worker(Owner("manobi", "host", pid, 1.0), self.settings, ports, self.clock.now(),
-                             self.inbox)
+        self.parts = assemble(Owner("manobi", "host", pid, 1.0), self.settings, self.store, self.registry,
+                              self.notifier, self.clock, runner=lambda inbox: InlineRunner(inbox, self.clock),
+                              policies=policies)
+        self.worker, self.inbox = self.parts.worker, self.parts.inbox
         self.seq = self.store.update_seq()
         until = self.clock.now().wall + self.settings.horizon
         self.inbox.put(Loaded(list(self.store.live_tasks("manobi", until)), until, reconnect=True))
@@ -75,12 +78,12 @@ class Harness:
         """Step until nothing is left to do: the loop, the writer, and the changes feed."""
         for _ in range(rounds):
             self.worker.step(self.clock.now())
-            self.writer.flush()
+            self.parts.flush()
             for change in self.store.pending_changes("manobi", int(self.seq)):
                 self.seq = change.seq
                 assert change.doc is not None
                 self.inbox.put(Changed(change.doc))
-            if self.inbox.empty() and self.writer.idle():
+            if self.inbox.empty() and self.parts.writer.idle():
                 self.worker.step(self.clock.now())
                 if self.inbox.empty():
                     return
@@ -233,9 +236,9 @@ def test_far_future_tasks_stay_in_the_database_until_the_horizon_reaches_them() 
     harness.add("near", 30.0)
     harness.settle()
     assert harness.doc("far")["status"] == "scheduled"
-    assert set(harness.worker.entries) == {"near"}
+    assert set(harness.worker.state.entries) == {"near"}
     harness.advance(560.0, step=5.0)
-    assert "far" in harness.worker.entries
+    assert "far" in harness.worker.state.entries
     harness.advance(45.0, step=1.0)
     assert harness.ran == ["near", "far"]
 
@@ -245,10 +248,10 @@ def test_stop_releases_a_claimed_task_that_has_not_started() -> None:
     harness.add("t", 3.0)
     harness.settle()
     assert harness.doc("t")["status"] == "running"  # claimed ahead of its date
-    harness.worker.begin_stop(harness.clock.now())
+    harness.worker.stopping.begin(harness.clock.now())
     harness.settle()
     assert harness.doc("t")["status"] == "scheduled"
-    assert harness.worker.stopped(harness.clock.now())
+    assert harness.worker.stopping.stopped(harness.clock.now())
     assert "STOPPING=1" in harness.notifier.messages
     assert harness.ran == []
 
@@ -268,7 +271,7 @@ def test_a_claim_taken_over_before_the_start_is_never_run() -> None:
     harness.add("t", 4.0)
     harness.advance(1.0)
     doc = harness.doc("t")
-    assert doc["status"] == "running" and harness.worker.owner.owns(doc)
+    assert doc["status"] == "running" and harness.worker.state.owner.owns(doc)
     other = {"worker": "manobi", "host": "elsewhere", "pid": 9, "started": 1.0}
     harness.store.put({**doc, "claim": {**doc["claim"], "by": other, "lease_until": format_date(START + 99)}})
     harness.advance(5.0)

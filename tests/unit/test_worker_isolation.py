@@ -10,11 +10,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from after.events import Event, WriteRequest, Written
-from after.model import Document, format_date
-from after.plumbing import StoreWriter
-from after.store import MemoryStore, StoreError, WriteResult
-from after.worker_claims import ClaimBudget
+from after.core.dates import format_date
+from after.core.task import Document
+from after.core.writes import WriteRequest
+from after.store.memory import MemoryStore
+from after.store.types import StoreError, WriteResult
+from after.worker.budget import ClaimBudget
+from after.worker.events import Event, Written
+from after.worker.io.writer import StoreWriter
 from tests.unit.test_worker import START, Harness
 
 
@@ -113,9 +116,9 @@ def test_a_process_with_slow_jobs_claims_only_what_it_can_start_soon() -> None:
     for number in range(50):
         put(store, f"t{number:02d}", offset=-100.0 + number)
     harness = Harness(store, concurrency=2)
-    harness.worker.budget.mean_run = 60.0  # jobs here have taken a minute each
-    harness.worker.ports.runner.busy = lambda: 2  # type: ignore[method-assign]  # both slots taken
-    harness.worker.ports.runner.free = lambda: 0  # type: ignore[method-assign]
+    harness.worker.state.budget.mean_run = 60.0  # jobs here have taken a minute each
+    harness.worker.state.ports.runner.busy = lambda: 2  # type: ignore[method-assign]  # both slots taken
+    harness.worker.state.ports.runner.free = lambda: 0  # type: ignore[method-assign]
     harness.settle()
     running = [task_id for task_id in (f"t{number:02d}" for number in range(50))
                if harness.doc(task_id)["status"] == "running"]
@@ -129,7 +132,7 @@ def test_a_watching_process_takes_over_within_a_tick_when_the_claimant_dies_on_i
                "at": format_date(START - 5.0), "lease_until": format_date(START + 55.0)})
     harness = Harness(store)
     alive = {7}
-    harness.worker.ports.is_dead = lambda by: by.get("pid") not in alive
+    harness.worker.state.ports.is_dead = lambda by: by.get("pid") not in alive
     harness.settle()
     harness.advance(2.0)
     assert harness.ran == []  # its lease holds and its process lives
@@ -141,16 +144,16 @@ def test_a_watching_process_takes_over_within_a_tick_when_the_claimant_dies_on_i
 
 
 def test_a_stand_in_for_an_unreadable_document_ends_err_with_its_text_kept() -> None:
-    from after.model import unreadable_stand_in
+    from after.core.task import unreadable_stand_in
 
     store = MemoryStore()
+    harness = Harness(store)  # before the task: it comes as the stand-in alone, not also from the index
     put(store, "deep")
     rev = (store.get("deep") or {})["_rev"]
-    harness = Harness(store)
-    harness.worker.loaded_until = START + 300.0
+    harness.worker.state.loaded_until = START + 300.0
     text = '{"worker": "manobi", "job": {"arguments": ' + "[" * 2000 + "]" * 2000 + "}}"
     stand_in = unreadable_stand_in("deep", rev, {"worker": "manobi", "status": "waiting"}, text)
-    harness.worker.observe(stand_in, harness.clock.now())
+    harness.worker.documents.observe(stand_in, harness.clock.now())
     harness.settle()
     doc = harness.doc("deep")
     assert doc["status"] == "err" and "nested deeper than its JSON parser goes" in doc["result"]["reason"]

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from after import __version__, cli, cli_service, workers_view
-from after.model import Document
-from after.presence import Report, presence_document
+from after import __version__
+from after.cli import commands as cli
+from after.cli import service as cli_service
+from after.cli import workers_view
+from after.core.task import Document
+from after.worker.presence import Report, presence_document
 from tests.unit.test_cli_service import ACTIVE, FAILED, FakeSystem
 
 pytestmark = pytest.mark.filterwarnings("ignore:'autocompletion' is renamed:DeprecationWarning")

@@ -1,0 +1,2 @@
+"""Monitoring on the one port: Prometheus metrics (``metrics``) and the dashboard CouchDB serves
+(``dashboard``)."""

@@ -75,8 +75,10 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
                      is_dead=dead_on_this_host(owner.host))
     hurry = threading.Event()
     restore = install_signal_handlers(stop, hurry, parts.inbox)
-    log.info("worker %s starting (pid %d, CouchDB %s, database %s)", name, owner.pid,
-             " ".join(config.couchdb.urls), config.couchdb.database)
+    log.info("worker %s starting (pid %d, CouchDB %s, database %s, %s, %s)", name, owner.pid,
+             " ".join(config.couchdb.urls), config.couchdb.database,
+             f"user {config.couchdb.user!r}" if config.couchdb.user is not None else "no user",
+             f"config {config.source}" if config.source is not None else "no config file")
     parts.presence.beat()  # the processes alive before the first tasks are read, so they are shared at once
     for thread in parts.threads():
         thread.start()

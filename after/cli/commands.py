@@ -16,7 +16,7 @@ from after.cli import tasks
 from after.contracts import Store
 from after.core.invalid import InvalidTask
 from after.core.task import Document, Status
-from after.store.types import Conflict, StoreError
+from after.store.types import Conflict, StoreError, Unauthorized
 
 app = typer.Typer(
     name="after",
@@ -64,10 +64,19 @@ def open_store(path: Optional[str]) -> Iterator[Store]:
     store = CouchStore.from_config(settings.couchdb)
     try:
         yield store
+    except Unauthorized as error:
+        fail(f"{error} ({config_source(settings)})")
     except (StoreError, InvalidTask) as error:
         fail(str(error))
     finally:
         store.close()
+
+
+def config_source(settings: config.Config) -> str:
+    """Where the URL and user of an error came from: the config file, or that there was none."""
+    if settings.source is not None:
+        return f"config {settings.source}"
+    return f"no config file: {config.DEFAULT_PATH} does not exist; give --config FILE or set AFTER_CONFIG"
 
 
 @app.command()

@@ -34,6 +34,20 @@ class Forbidden(StoreError):
         self.reason = reason
 
 
+class Unauthorized(Forbidden):
+    """HTTP 401 (or a 403 to a read): the server would not serve this user (wrong name or password, no
+    credentials, not a member or not an admin). The message names the URL and the user tried, never the
+    password; ``reason`` is the server's own."""
+
+    def __init__(self, reason: str, url: str, user: str | None) -> None:
+        super().__init__(reason)
+        self.url, self.user = url, user
+
+    def __str__(self) -> str:
+        who = f"user {self.user!r}" if self.user is not None else "a request without credentials (no user)"
+        return f"CouchDB at {self.url} refused {who}: {self.reason}"
+
+
 class Unavailable(StoreError):
     """The server cannot be reached or failed (connection refused, timeout, 5xx)."""
 

@@ -159,6 +159,17 @@ class Documents:
             state.sharing.claim_at(task_id, task.due, now.wall, claim_ahead)
         state.at(TimerKind.CLAIM, task_id, claim_at)
 
+    def reshare(self, now: Instant) -> None:
+        """The live processes changed: claim the scheduled tasks in hand by the new preferences. A
+        process that joins gets the tasks it is preferred for now (the others, which armed them
+        while it was not there, step back to helping late), and those of a process that left are
+        claimed by their new preferred process on time."""
+        state, claim_ahead = self.state, self.state.settings.claim_ahead
+        for task_id, entry in state.entries.items():
+            if entry.phase == Phase.ARMED and status_of(entry.doc) == Status.SCHEDULED:
+                state.at(TimerKind.CLAIM, task_id, state.sharing.claim_at(task_id, entry.due, now.wall,
+                                                                          claim_ahead))
+
     def watch(self, task_id: str, task: Task, now: Instant) -> None:
         """Another process holds the task: take it over when its lease runs out (the preferred process
         at once, the others ``HELP_DELAY`` later), or when its process is known dead."""

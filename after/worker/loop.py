@@ -108,7 +108,7 @@ class Worker:
                 case Finished():
                     self.starting.finished(event, now)
                 case Peers(members):
-                    self.peers(members)
+                    self.peers(members, now)
                 case Connection(up, reason, node):
                     self.connection(up, reason, node)
                 case Wake():
@@ -140,17 +140,19 @@ class Worker:
         self.state.ports.notifier.status(self.state.status_line())
         self.report = self.state.report()
 
-    def peers(self, members: tuple[str, ...]) -> None:
+    def peers(self, members: tuple[str, ...], now: Instant) -> None:
         sharing = self.state.sharing
         if sharing.update(members):
             log.info("processes of worker %s: %d (%s)", self.state.name, len(sharing.members),
                      ", ".join(sharing.members))
+            self.documents.reshare(now)
 
     def connection(self, up: bool, reason: str, node: str) -> None:
         state = self.state
         if up and (not state.connected or (node and node != state.node)):
             log.info("CouchDB connected: %s", node or "(in memory)")
-        elif state.connected and not up:
+        elif not up and (state.connected or reason != state.down_reason):  # lost, or a new reason
             log.warning("CouchDB unreachable: %s", reason)
         state.connected = up
+        state.down_reason = "" if up else reason
         state.node = node or state.node

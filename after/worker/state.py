@@ -102,6 +102,7 @@ class WorkerState:
         self.loaded_until: float | None = None  # tasks due up to here are in memory
         self.stopping = False
         self.connected = False
+        self.down_reason = ""  # why CouchDB could not be used, as last logged
         self.node = ""  # the CouchDB URL in use
         self.last_lateness: float | None = None  # milliseconds, of the last job started
         self.refused: dict[str, str] = {}  # task id -> revision CouchDB would not let us answer

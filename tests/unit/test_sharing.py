@@ -117,3 +117,29 @@ def test_peers_events_change_whom_the_loop_prefers() -> None:
     harness.inbox.put(Peers(("after-presence:manobi:zz:1", "after-presence:manobi:zz:2")))
     harness.settle()
     assert len(harness.worker.state.sharing.members) == 3
+
+
+def test_a_process_that_joins_later_gets_its_share_of_the_tasks_already_armed() -> None:
+    """Issue 8, item 5: a process alone arms every task to claim it ahead of its date; when another
+    process joins before those dates, the tasks the newcomer is preferred for become the newcomer's:
+    the first process steps back to helping late, even though it always gets to claim first here."""
+    store, clock = MemoryStore(), FakeClock(wall=START, mono=50.0)
+    first = Harness(store, clock, pid=1)
+    ids = [f"t{number:02d}" for number in range(40)]
+    for task_id in ids:
+        first.add(task_id, 30.0)
+    first.settle()
+    assert {first.doc(task_id)["status"] for task_id in ids} == {"scheduled"}
+    second = Harness(store, clock, pid=2)  # reads the scheduled tasks when it starts
+    members = (first.worker.state.sharing.me, second.worker.state.sharing.me)
+    for harness in (first, second):
+        harness.inbox.put(Peers(members))
+        harness.settle()
+    for _ in range(int((30.0 + HELP_DELAY + 2.0) / 0.25)):
+        clock.advance(0.25)
+        first.settle()  # the first process always claims first: only its preference holds it back
+        second.settle()
+    mine = {task_id for task_id in ids if second.worker.state.sharing.prefers_me(task_id)}
+    by_second = {task_id for task_id in ids if first.doc(task_id)["result"]["by"].endswith(":2")}
+    assert {first.doc(task_id)["status"] for task_id in ids} == {"done"}
+    assert 10 <= len(mine) <= 30 and by_second == mine

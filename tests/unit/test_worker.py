@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Any
@@ -151,15 +152,35 @@ def test_overdue_tasks_run_first_oldest_due_first() -> None:
     ("missing_job", None, "unknown job 'missing_job' (installed: fail, record)"),
     ("record", "next tuesday", "date 'next tuesday' is not ISO 8601"),
 ])
-def test_an_invalid_task_ends_err_with_a_reason_and_others_still_run(job: str, date: str | None,
-                                                                      reason: str) -> None:
+def test_an_invalid_task_ends_err_with_a_reason_and_others_still_run(
+        job: str, date: str | None, reason: str, caplog: pytest.LogCaptureFixture) -> None:
     harness = Harness()
     harness.add("bad", 0.0, job=job, **({"date": date} if date else {}))
     harness.add("good", 0.0)
-    harness.settle()
+    with caplog.at_level(logging.INFO, logger="after.worker"):
+        harness.settle()
     assert harness.doc("bad")["status"] == "err"
     assert reason in harness.doc("bad")["result"]["reason"]
     assert harness.doc("good")["status"] == "done"
+    rejected = [record for record in caplog.records if getattr(record, "task_id", None) == "bad"]
+    assert [record.levelname for record in rejected] == ["WARNING"]  # the worker's log says which task, why
+    assert rejected[0].getMessage().startswith(f"task bad rejected: {reason}")
+
+
+def test_a_job_uninstalled_before_its_date_ends_err_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    harness = Harness()
+    harness.registry.register("soon_gone", harness.record)
+    harness.add("t", 5.0, job="soon_gone")
+    harness.settle()
+    assert harness.doc("t")["status"] == "scheduled"
+    del harness.registry.registered["soon_gone"]
+    with caplog.at_level(logging.INFO, logger="after.worker"):
+        harness.advance(6.0)
+    assert harness.doc("t")["status"] == "err" and harness.ran == []
+    reason = "unknown job 'soon_gone' (installed: fail, record)"
+    assert harness.doc("t")["result"]["reason"] == reason
+    assert ("WARNING", f"task t: {reason}") in [(record.levelname, record.getMessage())
+                                                for record in caplog.records]
 
 
 def test_a_failing_job_ends_err_with_the_exception() -> None:

@@ -28,6 +28,7 @@ from after.store.types import (
     Conflict,
     Forbidden,
     StoreError,
+    Unauthorized,
     Unavailable,
     Unreadable,
     WriteResult,
@@ -66,6 +67,17 @@ def reason_of(response: httpx.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("reason") or body.get("error") or response.reason_phrase)
     return f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+READS_BY_POST = {"_find", "_changes", "_all_docs", "_bulk_get", "_explain"}
+
+
+def is_read(request: httpx.Request) -> bool:
+    """Whether a request only reads (so a 403 to it is about access, never a validation refusal)."""
+    if request.method in ("GET", "HEAD"):
+        return True
+    segments = request.url.path.rstrip("/").split("/")
+    return segments[-1] in READS_BY_POST or (len(segments) > 1 and segments[-2] == "_view")
 
 
 class CouchStore:
@@ -150,7 +162,11 @@ class CouchStore:
         where = f"{response.request.method} {self.database}"
         if status == 409:
             raise Conflict(f"{where}: {reason_of(response)}")
-        if status in (401, 403):  # pouchdb: 401 where CouchDB says 403
+        if status == 401 or (status == 403 and is_read(response.request)):
+            # who may use the server or the database (pouchdb: 401 where CouchDB says 403), not a
+            # validate_doc_update refusal: the message names the URL and the user tried
+            raise Unauthorized(reason_of(response), self.url, self.user)
+        if status == 403:
             raise Forbidden(reason_of(response))
         if status >= 500:
             failed = str(response.request.url.copy_with(path="/", query=None)).rstrip("/")

@@ -8,7 +8,7 @@ import random
 import threading
 
 from after.contracts import Clock, Store
-from after.store.types import Unavailable
+from after.store.types import Unauthorized, Unavailable
 from after.worker.events import Changed, Connection, Event, Loaded
 
 log = logging.getLogger("after.worker")
@@ -52,7 +52,7 @@ class Follower:
         while not self.stop.is_set():
             try:
                 self.follow_once()
-            except Unavailable as error:
+            except (Unavailable, Unauthorized) as error:  # a wrong password is retried like a down server
                 self.inbox.put(Connection(False, str(error), node_of(self.store)))
                 self.stop.wait(self.backoff.next_delay())
             except Exception:

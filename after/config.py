@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from after.core.missed import Missed
+
 DEFAULT_PATH = Path("/etc/after/after.toml")
 
 
@@ -38,6 +40,8 @@ class WorkerConfig:
     grace: float = 30.0  # on stop, running jobs get this long to finish
     output_limit: int = 4096  # characters of job output kept in the document
     history_limit: int = 10
+    missed: Missed = Missed.RUN_ONCE  # for repeating tasks that do not say (their ``missed``)
+    missed_grace: float = 300.0  # seconds; for tasks that do not say (their ``grace``)
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,12 @@ def parse_worker(table: dict[str, Any]) -> WorkerConfig:
     values: dict[str, Any] = {}
     for name in defaults.__dataclass_fields__:
         default = getattr(defaults, name)
+        if isinstance(default, Missed):
+            value = typed(table, f"worker.{name}", str, default.value)
+            if value not in set(Missed):
+                raise ConfigError(f"worker.{name} must be one of " + ", ".join(sorted(Missed)))
+            values[name] = Missed(value)
+            continue
         kind: tuple[type, ...] = (int,) if isinstance(default, int) else (int, float)
         value = typed(table, f"worker.{name}", kind, default)
         if value <= 0:

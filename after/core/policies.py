@@ -10,9 +10,10 @@ job. Repeating tasks, retries with backoff and missed-run grace are policies; th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from after.core.task import Status, Task
 
@@ -29,19 +30,31 @@ class Skip:
     reason: str
 
 
+class Why(enum.StrEnum):
+    """Why a task runs again; recorded with the run (``result.again``)."""
+
+    REPEAT = "repeat"  # its next occurrence
+    RETRY = "retry"  # the same occurrence, after a failure
+
+
 @dataclass(frozen=True)
 class Settle:
     """The task is over: it ends with this status."""
 
     status: Status
+    notes: Mapping[str, Any] = field(default_factory=dict)  # recorded with the run
 
 
 @dataclass(frozen=True)
 class Again:
-    """The task runs again at ``date`` (epoch seconds): it is ``scheduled`` for then."""
+    """The task runs again at ``date`` (epoch seconds): it is ``scheduled`` for then, in the same write
+    that records the run (one revision: a crash never leaves a run recorded without its next date)."""
 
     date: float
-    why: str  # "repeat", "retry": recorded with the run
+    why: Why
+    fields: Mapping[str, Any] = field(default_factory=dict)  # top-level fields written too; None: removed
+    new_occurrence: bool = False  # ``attempts`` counts from 0 again
+    notes: Mapping[str, Any] = field(default_factory=dict)  # recorded with the run
 
 
 WhenDue = Run | Skip
@@ -54,7 +67,8 @@ class Ran:
 
     ok: bool  # the job succeeded
     started: float  # epoch seconds; for a skipped run, when it was skipped
-    attempt: int  # the attempt this was, from 1
+    attempt: int  # the attempt this was, from 1 (of the occurrence, for a repeating task)
+    skipped: bool = False  # the job did not run (``Skip``)
 
 
 class Policy(Protocol):

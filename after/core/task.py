@@ -14,6 +14,9 @@ from typing import Any
 
 from after.core.dates import CANONICAL_DATE_RE, format_ms, parse_date_ms, parse_date_text, parse_duration
 from after.core.invalid import InvalidTask, type_name
+from after.core.missed import Missed, parse_grace, parse_missed
+from after.core.recurrence import Recurrence, parse_repeat
+from after.core.retry import Retry, parse_retry
 
 Document = dict[str, Any]
 
@@ -71,7 +74,7 @@ MAX_TIMEOUT = 366 * 86400.0
 
 
 # Fields only the worker writes; not counted in MAX_CLIENT_CHARS, and type-checked at write.
-WORKER_FIELDS = ("due", "claim", "attempts", "result", "history", "canceled", "unreadable")
+WORKER_FIELDS = ("due", "claim", "attempts", "result", "history", "canceled", "unreadable", "occurrence")
 
 
 # Not counted in the client's size: the worker's fields, the status (one word once valid, and it changes
@@ -138,6 +141,11 @@ class Task:
     status: Status
     timeout: float | None = None
     document: Document = field(default_factory=dict, repr=False, compare=False)
+    repeat: Recurrence | None = None
+    retry: Retry | None = None
+    missed: Missed | None = None  # None: the worker's default (for repeating tasks)
+    grace: float | None = None  # None: the worker's default
+    occurrence: float | None = None  # the occurrence a retry belongs to; None: ``due``
 
     @property
     def generation(self) -> int:
@@ -196,10 +204,11 @@ def check_worker_fields(doc: Document, status: Status, due_ms: int) -> None:
                              ("result", dict, "an object")):
         if name in doc and not isinstance(doc[name], kind):
             raise InvalidTask(f"{name} must be {word} (it is written by the worker)")
-    canceled = doc.get("canceled")
-    if "canceled" in doc and not (isinstance(canceled, str) and CANONICAL_DATE_RE.fullmatch(canceled)):
-        raise InvalidTask("canceled must be a date in UTC like 2011-10-12T08:30:00.000Z "
-                          "(it is written by the worker)")
+    for name in ("canceled", "occurrence"):
+        written = doc.get(name)
+        if name in doc and not (isinstance(written, str) and CANONICAL_DATE_RE.fullmatch(written)):
+            raise InvalidTask(f"{name} must be a date in UTC like 2011-10-12T08:30:00.000Z "
+                              "(it is written by the worker)")
     if status in (Status.SCHEDULED, Status.RUNNING) and "due" in doc:
         written = doc["due"]
         if not isinstance(written, str) or not CANONICAL_DATE_RE.fullmatch(written) \
@@ -239,8 +248,31 @@ def validate(doc: Document, slack: int = 0) -> Task:
     timeout = parse_duration(doc["timeout"], "timeout") if doc.get("timeout") is not None else None
     if timeout is not None and timeout > MAX_TIMEOUT:
         raise InvalidTask("timeout must be at most 366 days (P366D)")
+    policies = task_policies(doc)
     check_worker_fields(doc, Status(status), due_ms)
+    occurrence = due_or_none(doc.get("occurrence"))
     return Task(
         id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due_ms / 1000.0, job_name=name,
-        arguments=arguments, status=Status(status), timeout=timeout, document=doc,
+        arguments=arguments, status=Status(status), timeout=timeout, document=doc, **policies,
+        occurrence=occurrence,
     )
+
+
+def due_or_none(text: object) -> float | None:
+    try:
+        return parse_date_ms(text) / 1000.0 if text is not None else None
+    except InvalidTask:
+        return None
+
+
+def task_policies(doc: Document) -> dict[str, Any]:
+    """The optional controls ``repeat``, ``retry``, ``missed`` and ``grace`` (null: absent), checked."""
+    def present(name: str) -> bool:
+        return doc.get(name) is not None
+
+    return {
+        "repeat": parse_repeat(doc["repeat"]) if present("repeat") else None,
+        "retry": parse_retry(doc["retry"]) if present("retry") else None,
+        "missed": parse_missed(doc["missed"]) if present("missed") else None,
+        "grace": parse_grace(doc["grace"]) if present("grace") else None,
+    }

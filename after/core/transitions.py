@@ -253,6 +253,29 @@ def release(doc: Document, owner: Owner, interrupted: dict[str, Any] | None = No
     return new
 
 
+def settled(doc: Document, result: dict[str, Any], history: list[Any], history_limit: int,
+            then: AfterRun) -> Document:
+    """The task once its policy's answer is applied: ended, or ``scheduled`` again at a new date (with
+    the fields the policy changes), the run recorded with its notes, all in one document."""
+    record = {**result, **then.notes}
+    if isinstance(then, Again):
+        record["again"] = then.why.value
+    summary = {key: value for key, value in record.items() if key != "output"}
+    history = [*history, summary][-history_limit:]
+    if not isinstance(then, Again):
+        return updated(doc, status=then.status.value, result=record, history=history)
+    date = format_date(then.date)
+    new = updated(doc, status=Status.SCHEDULED.value, date=date, due=date, result=record, history=history)
+    for key, value in then.fields.items():
+        if value is None:
+            new.pop(key, None)
+        else:
+            new[key] = value
+    if then.new_occurrence:
+        new["attempts"] = 0
+    return new
+
+
 def finish(doc: Document, owner: Owner, result: dict[str, Any], history_limit: int,
            then: AfterRun | None = None) -> Document | None:
     """Write a job's result. The client's later intent wins over the task's policy (``then``):
@@ -267,13 +290,8 @@ def finish(doc: Document, owner: Owner, result: dict[str, Any], history_limit: i
     summary = {key: value for key, value in result.items() if key != "output"}
     history = [*history_of(doc), summary][-history_limit:]
     if status == Status.RUNNING.value and owner.owns(doc):
-        then = then or Settle(Status.DONE if result["outcome"] == "done" else Status.ERR)
-        if isinstance(then, Again):
-            date = format_date(then.date)
-            new = updated(doc, status=Status.SCHEDULED.value, date=date, due=date,
-                          result={**result, "again": then.why}, history=history)
-        else:
-            new = updated(doc, status=then.status.value, result=result, history=history)
+        new = settled(doc, result, history_of(doc), history_limit,
+                      then or Settle(Status.DONE if result["outcome"] == "done" else Status.ERR))
     elif status == Status.CANCEL.value:
         new = updated(doc, status=Status.CANCELED.value, result=result, history=history)
     elif status in ARM_STATUSES:

@@ -14,7 +14,8 @@ from typing import Any
 
 from after.config import WorkerConfig
 from after.contracts import Clock, Notifier, Registry, Runner, Services, Store
-from after.core.policies import ONE_SHOT, Policies
+from after.core.policies import Policies
+from after.core.series import Defaults, task_policies
 from after.core.transitions import Owner
 from after.worker.events import Event
 from after.worker.io.follower import Follower
@@ -53,9 +54,11 @@ class Assembly:
 def assemble(owner: Owner, settings: WorkerConfig, store: Store, registry: Registry, notifier: Notifier,
              clock: Clock, runner: Callable[[queue.Queue[Event]], Runner] | None = None,
              is_dead: Callable[[dict[str, Any]], bool] = lambda by: False,
-             policies: Policies = ONE_SHOT) -> Assembly:
+             policies: Policies | None = None) -> Assembly:
     """A worker for ``owner``: its loop, three writers, a job runner, the changes follower and the
-    presence keeper, all reporting to one inbox. ``runner`` builds the job runner (default: threads)."""
+    presence keeper, all reporting to one inbox. ``runner`` builds the job runner (default: threads);
+    ``policies`` default to repeat, retry and missed runs with the defaults of ``settings``."""
+    policies = policies or task_policies(Defaults(settings.missed, settings.missed_grace))
     inbox: queue.Queue[Event] = queue.Queue()
     give_up, follower_stop = threading.Event(), threading.Event()
     latency = WriteLatency()

@@ -70,7 +70,8 @@ def finish_request(event: Finished, doc: Document, task: Task, owner: Owner, set
                    policies: Policies) -> WriteRequest:
     """The write of a run's result; what becomes of the task is its policies' answer."""
     record = result_record(event, doc, task.due, owner)
-    ran = Ran(ok=event.outcome.ok, started=event.started, attempt=record["attempt"])
+    ran = Ran(ok=event.outcome.ok, started=event.started, attempt=record["attempt"],
+              skipped=event.outcome.skipped)
     then = policies.after_run(task, ran, event.ended)
     return WriteRequest(
         event.task_id, Purpose.FINISH, doc,

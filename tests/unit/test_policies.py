@@ -4,7 +4,7 @@ what becomes of a task after a run, and whether a late task runs, without touchi
 from __future__ import annotations
 
 from after.core.dates import format_date, parse_date
-from after.core.policies import ONE_SHOT, AfterRun, Again, Policies, Ran, Run, Settle, Skip, WhenDue
+from after.core.policies import ONE_SHOT, AfterRun, Again, Policies, Ran, Run, Settle, Skip, WhenDue, Why
 from after.core.task import Status, Task, validate
 from tests.unit.test_worker import START, Harness
 
@@ -14,7 +14,7 @@ class RetryOnceAMinuteLater:
         return None
 
     def after_run(self, task: Task, ran: Ran, now: float) -> AfterRun | None:
-        return Again(task.due + 60.0, "retry") if not ran.ok and ran.attempt == 1 else None
+        return Again(task.due + 60.0, Why.RETRY) if not ran.ok and ran.attempt == 1 else None
 
 
 class SkipWhenTenSecondsLate:
@@ -41,7 +41,7 @@ def test_the_first_policy_with_an_answer_wins() -> None:
     assert policies.when_due(task(), START + 11.0) == Skip("11 s late, more than 10 s")
     assert policies.when_due(task(), START + 9.0) == Run()
     assert policies.after_run(task(), Ran(ok=False, started=START, attempt=1), START) == \
-        Again(START + 60.0, "retry")
+        Again(START + 60.0, Why.RETRY)
     assert policies.after_run(task(), Ran(ok=False, started=START, attempt=2), START) == Settle(Status.ERR)
 
 

@@ -13,7 +13,7 @@ from after.config import WorkerConfig
 from after.contracts import Job, JobContext
 from after.core.clock import FakeClock
 from after.core.dates import format_date
-from after.core.policies import ONE_SHOT, Policies
+from after.core.policies import Policies
 from after.core.task import Document, revision_generation
 from after.core.transitions import Owner
 from after.core.writes import WriteRequest
@@ -50,7 +50,7 @@ class InlineRunner:
 
 class Harness:
     def __init__(self, store: MemoryStore | None = None, clock: FakeClock | None = None, pid: int = 100,
-                 policies: Policies = ONE_SHOT, **settings: Any) -> None:
+                 policies: Policies | None = None, **settings: Any) -> None:
         self.store = store or MemoryStore()
         self.store.create_database()
         self.clock = clock or FakeClock(wall=START, mono=50.0)

@@ -87,7 +87,8 @@ def sample(count: int) -> list[Hostile]:
                 found.append(hostile)
 
     for module in pkgutil.walk_packages(after.__path__, "after."):  # hypothesis draws constants from
-        importlib.import_module(module.name)                         # the code loaded: all of After's
+        if not module.name.endswith(".__main__"):                    # the code loaded: all of After's
+            importlib.import_module(module.name)                     # (a __main__ would run the CLI)
     for seed in range(1, 10):
         hypothesis.seed(seed)(settings(max_examples=count // 5, database=None, phases=[Phase.generate],
                                        deadline=None, suppress_health_check=list(HealthCheck))(

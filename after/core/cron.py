@@ -94,6 +94,11 @@ def expand_field(text: str, spec: Field) -> set[int] | None:
     return values
 
 
+def named(spec: Field) -> str:
+    """What a field's reason adds after its range: the names it takes."""
+    return " or jan-dec" if spec.names is MONTHS else " or sun-sat" if spec.names else ""
+
+
 def check_cron(value: object) -> str:
     """The expression as croniter reads it (five fields), or InvalidTask with the reason."""
     fields = cron_fields(value)
@@ -101,9 +106,8 @@ def check_cron(value: object) -> str:
     for text, spec in zip(fields, FIELDS, strict=True):
         values = expand_field(text, spec)
         if values is None:
-            names = " or jan-dec" if spec.names is MONTHS else " or sun-sat" if spec.names else ""
             raise InvalidTask(f"repeat.cron {value!r}: the {spec.name} field {text!r} is not valid "
-                              f"(values {spec.low}-{spec.high}{names}, ranges a-b, steps */n or a-b/n)")
+                              f"(values {spec.low}-{spec.high}{named(spec)}, ranges a-b, steps */n or a-b/n)")
         sets.append(values)
     days, months = sets[2], sets[3]
     if fields[4] == "*" and min(days) > max(MONTH_DAYS[month - 1] for month in months):

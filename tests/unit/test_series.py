@@ -155,7 +155,8 @@ def test_an_overdue_single_task_still_runs_unless_it_says_skip() -> None:
     harness.add("strict", -3 * HOUR, missed="skip", grace="PT1H")
     harness.advance(1.0)
     assert harness.ran == ["old"] and harness.doc("old")["status"] == "done"
-    assert harness.doc("strict")["status"] == "err" and harness.doc("strict")["result"]["outcome"] == "skipped"
+    strict = harness.doc("strict")
+    assert strict["status"] == "err" and strict["result"]["outcome"] == "skipped"
 
 
 def test_a_client_cancels_or_changes_a_series_like_any_task() -> None:

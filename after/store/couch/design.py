@@ -10,7 +10,6 @@ The JavaScript is ES5 so that any CouchDB query server (SpiderMonkey 1.8.5 up) r
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from typing import Any
 
@@ -28,22 +27,10 @@ from after.core.task import (
     WORKER_STATUSES,
     Status,
 )
+from after.store.couch.design_policies import POLICIES_JS
+from after.store.couch.templates import fill, js
 
 DESIGN_ID = "_design/after"
-
-
-def js(value: Any) -> str:
-    """A Python value as a JavaScript literal (JSON is valid ES5)."""
-    return json.dumps(value, sort_keys=True)
-
-
-def fill(template: str, **values: str) -> str:
-    """``template`` with each ``{{name}}`` replaced; a name left unfilled is a bug, so it raises."""
-    for name, value in values.items():
-        template = template.replace("{{" + name + "}}", value)
-    if "{{" in template:
-        raise ValueError("unfilled placeholder in a design function: " + template.split("{{")[1][:30])
-    return template
 
 
 def unprintable_bmp_class() -> str:
@@ -160,7 +147,7 @@ DURATION_JS = fill(r"""
 """, duration_pattern=js(DURATION_PATTERN))
 
 # Mirrors after.core.task.validate: returns null for a valid task, else the reason.
-VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
+VALIDATE_JS = DATE_JS + DURATION_JS + POLICIES_JS + fill(r"""
   var NAME_RE = new RegExp({{name_pattern}});
   var CANONICAL_RE = new RegExp({{canonical_pattern}});
   var STATUSES = {{statuses}};
@@ -219,8 +206,13 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
         return objects[i] + ' must be an object (it is written by the worker)';
       }
     }
-    if (has(doc, 'canceled') && !(typeof doc.canceled === 'string' && CANONICAL_RE.test(doc.canceled))) {
-      return 'canceled must be a date in UTC like 2011-10-12T08:30:00.000Z (it is written by the worker)';
+    var dates = ['canceled', 'occurrence'];
+    for (var j = 0; j < dates.length; j++) {
+      var d = doc[dates[j]];
+      if (has(doc, dates[j]) && !(typeof d === 'string' && CANONICAL_RE.test(d))) {
+        return dates[j] + ' must be a date in UTC like 2011-10-12T08:30:00.000Z ' +
+          '(it is written by the worker)';
+      }
     }
     if ((doc.status === 'scheduled' || doc.status === 'running') && has(doc, 'due')) {
       var written = typeof doc.due === 'string' && CANONICAL_RE.test(doc.due) ? parseDate(doc.due) : null;
@@ -253,6 +245,8 @@ VALIDATE_JS = DATE_JS + DURATION_JS + fill(r"""
       if (timeout.error) { return timeout.error; }
       if (timeout.seconds > {{max_timeout}}) { return 'timeout must be at most 366 days (P366D)'; }
     }
+    var policies = checkPolicies(doc);
+    if (policies !== null) { return policies; }
     return checkWorkerFields(doc, due.ms);
   }
 """,

@@ -27,6 +27,7 @@ import sys
 import unicodedata
 from typing import Any
 
+from after.core.cron import ITEM_PATTERN, SEPARATOR_PATTERN
 from after.core.dates import (
     CANONICAL_DATE_PATTERN,
     DATE_PATTERN,
@@ -35,6 +36,7 @@ from after.core.dates import (
     MIN_INSTANT,
     SPACES,
 )
+from after.core.recurrence import INTERVAL_PATTERN
 from after.core.task import (
     CLIENT_STATUSES,
     MAX_CLIENT_CHARS,
@@ -47,6 +49,7 @@ from after.core.task import (
     WORKER_STATUSES,
     Status,
 )
+from after.store.couch.design_erlang_policies import policies_source
 
 ERLANG_DESIGN_ID = "_design/after-erlang"
 # Seconds from year 0 (calendar's gregorian seconds) to 1970-01-01T00:00:00Z.
@@ -168,6 +171,7 @@ validate(Doc) ->
             parse_duration(Timeout, <<"timeout">>) > @max_timeout@ andalso
                 refuse(<<"timeout must be at most 366 days (P366D)">>)
     end,
+    check_policies(Doc),
     check_worker_fields(Doc, Status, Due),
     Status.
 
@@ -214,9 +218,9 @@ check_worker_fields(Doc, Status, Due) ->
                                {<<"claim">>, fun is_object/1, <<"an object">>},
                                {<<"result">>, fun is_object/1, <<"an object">>}],
         has(Name, Doc), not Kind(field(Name, Doc, null))],
-    has(<<"canceled">>, Doc) andalso not matches(field(<<"canceled">>, Doc, null), canonical) andalso
-        refuse(<<"canceled must be a date in UTC like 2011-10-12T08:30:00.000Z "
-                 "(it is written by the worker)">>),
+    [refuse([Name, <<" must be a date in UTC like 2011-10-12T08:30:00.000Z (it is written by the worker)">>])
+     || Name <- [<<"canceled">>, <<"occurrence">>], has(Name, Doc),
+        not matches(field(Name, Doc, null), canonical)],
     case (Status =:= <<"scheduled">> orelse Status =:= <<"running">>) andalso has(<<"due">>, Doc) of
         false -> ok;
         true ->
@@ -364,6 +368,10 @@ pattern(Name) ->
                                  date -> re:compile(@date_pattern@, [dollar_endonly]);
                                  duration -> re:compile(@duration_pattern@, [dollar_endonly]);
                                  canonical -> re:compile(@canonical_pattern@, [dollar_endonly]);
+                                 interval -> re:compile(@interval_pattern@, [dollar_endonly]);
+                                 item -> re:compile(@item_pattern@, [dollar_endonly]);
+                                 digits -> re:compile(<<"^[0-9]+$">>, [dollar_endonly]);
+                                 separator -> re:compile(@separator_pattern@);
                                  strip -> re:compile(<<"^@space@+|@space@+\\z">>, [unicode])
                              end,
             put({AFTER_MODULE, Name}, Compiled),
@@ -415,7 +423,10 @@ def erlang_module() -> tuple[str, str]:
         status_reason=erl_binary("status must be one of " + ", ".join(sorted(CLIENT_STATUSES))),
         worker_only=erl_binaries(sorted(WORKER_STATUSES)),
         role=erl_binary(WORKER_ROLE),
-    )
+        interval_pattern=erl_binary(INTERVAL_PATTERN),
+        item_pattern=erl_binary(ITEM_PATTERN),
+        separator_pattern=erl_binary(SEPARATOR_PATTERN),
+    ) + policies_source()
     name = "after_validate_" + hashlib.sha256(body.encode()).hexdigest()[:16]
     return name, body.replace("AFTER_MODULE", name).lstrip()
 

@@ -129,12 +129,23 @@ def add(
     delay: Optional[str] = typer.Option(None, "--in", help="Delay from now: 30s, 5m, 2h, 1d, PT10M."),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="Job timeout, ISO 8601 (PT10M)."),
     task_id: Optional[str] = typer.Option(None, "--id", help="Document id (default: a random one)."),
+    every: Optional[str] = typer.Option(None, "--every", help="Repeat this often from the date: 1h, PT15M."),
+    times: Optional[int] = typer.Option(None, "--times", help="With --every: this many runs (no end)."),
+    cron: Optional[str] = typer.Option(None, "--cron", help="Repeat at these times: '0 8 * * 1-5'."),
+    tz: Optional[str] = typer.Option(None, "--tz", help="With --cron: time zone (UTC), Europe/Lisbon."),
+    retry: Optional[int] = typer.Option(None, "--retry", help="Retry a failed run this many times."),
+    retry_delay: Optional[str] = typer.Option(None, "--retry-delay", help="First retry delay: 10s."),
+    missed: Optional[str] = typer.Option(None, "--missed", help="Missed during downtime: run_once, skip."),
+    grace: Optional[str] = typer.Option(None, "--grace", help="With --missed skip: how late runs (5m)."),
     config_file: Optional[str] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
 ) -> None:
-    """Create a task: run JOB with ARGUMENTS on WORKER at a date (default: now)."""
+    """Create a task: run JOB with ARGUMENTS on WORKER at a date (default: now), maybe repeating."""
     with open_store(config_file) as store:
-        date = tasks.when(time.time(), at, delay)
-        doc = tasks.new_task(worker, job, list(arguments or []), date, timeout, task_id)
+        now = time.time()
+        date = tasks.when(now, at, delay) if at is not None or delay is not None else None
+        first, repeat = tasks.series(now, date, every, times, cron, tz)
+        extra = tasks.policies(retry, retry_delay, missed, grace)
+        doc = tasks.new_task(worker, job, list(arguments or []), first, timeout, task_id, repeat, extra)
         store.put(doc)
         typer.echo(doc["_id"])
 

@@ -49,5 +49,5 @@ def test_table_lists_one_line_per_task_under_a_header() -> None:
     doc = {"_id": "t1", "worker": "manobi", "status": "err", "date": "2011-10-12",
            "job": {"name": "x"}, "result": {"reason": "exit code 3"}}
     lines = table([doc]).splitlines()
-    assert lines[0].split() == ["ID", "WORKER", "STATUS", "DATE", "JOB", "RESULT"]
-    assert lines[1].split() == ["t1", "manobi", "err", "2011-10-12", "x", "exit", "code", "3"]
+    assert lines[0].split() == ["ID", "WORKER", "STATUS", "NEXT", "JOB", "REPEAT", "RESULT"]
+    assert lines[1].split() == ["t1", "manobi", "err", "-", "x", "-", "exit", "code", "3"]

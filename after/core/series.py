@@ -86,6 +86,9 @@ class Retries:
 
 
 class Repeats:
+    def __init__(self, defaults: Defaults) -> None:
+        self.defaults = defaults
+
     def when_due(self, task: Task, now: float) -> WhenDue | None:
         return None
 
@@ -98,7 +101,8 @@ class Repeats:
         missed = count_between(series, task.due, occurrence)
         if missed:
             notes["missed"] = missed
-            notes["missed_were"] = "skipped" if ran.skipped else "coalesced into this run"
+            skipping = ran.skipped or (task.missed or self.defaults.missed) is Missed.SKIP
+            notes["missed_were"] = "skipped" if skipping else "coalesced into this run"
         following = next_after(series, occurrence)
         if following is None:
             return Settle(Status.DONE if ran.ok else Status.ERR, {**notes, "series": "ended"})
@@ -110,4 +114,5 @@ class Repeats:
 
 def task_policies(defaults: Defaults | None = None) -> Policies:
     """The policies every worker runs with: missed runs, then retries, then repeats."""
-    return Policies([MissedRuns(defaults or Defaults()), Retries(), Repeats()])
+    defaults = defaults or Defaults()
+    return Policies([MissedRuns(defaults), Retries(), Repeats(defaults)])

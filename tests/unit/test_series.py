@@ -146,6 +146,7 @@ def test_within_grace_the_latest_missed_occurrence_runs() -> None:
     late_series(harness)
     doc = harness.doc("late")
     assert harness.ran == ["late"] and doc["result"]["missed"] == 5
+    assert doc["result"]["missed_were"] == "skipped"  # the five before it did not run
     assert doc["result"]["occurrence"] == format_date(START - 600.0)
 
 

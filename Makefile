@@ -1,5 +1,6 @@
 # After: everything a newcomer needs on a fresh Debian machine (Python 3.11, Node.js, npm).
 #   make demo    run After end to end on loopback: CouchDB-protocol server, worker, a task that runs
+#   make serve   keep a server and the worker manobi on 127.0.0.1:5984 for the README's curl examples
 #   make check   run every test (unit, contract, integration, system); .ci/run calls it
 #   make bench   the benchmarks (not part of check)
 
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 .DEFAULT_GOAL := check
 -include mk/*.mk
 
-.PHONY: all demo check test lint typecheck unit contract integration system bench clean
+.PHONY: all demo serve serve-deps check test lint typecheck unit contract integration system bench clean
 all: check
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -34,6 +35,15 @@ demo: $(STAMP) node_modules/.installed
 	@command -v curl >/dev/null || mk/apt-install curl
 	$(BIN)/python -m tests.demo
 
+# A server and the worker manobi on 127.0.0.1:5984 until Ctrl-C, for the README's curl examples (tests/serve.py).
+# make serve SERVE="--fresh" (or --server pouchdb, --port, --worker, --dir): arguments of tests.serve
+serve: $(STAMP) node_modules/.installed serve-deps
+	$(BIN)/python -m tests.serve $(SERVE)
+
+# curl and jq: the README's examples use them (make serve, and tests/integration/test_readme.py in make check)
+serve-deps:
+	@command -v curl >/dev/null && command -v jq >/dev/null || mk/apt-install curl jq
+
 lint: $(STAMP)
 	$(BIN)/ruff check after tests bench
 
@@ -45,7 +55,7 @@ unit: $(STAMP)
 
 # Contract, integration and system tests run on Apache CouchDB (../shared/couchdb) and on pouchdb-server;
 # without ../shared the CouchDB runs are skipped and the summary says so. -rsxX lists skips and xfails.
-check: $(STAMP) node_modules/.installed
+check: $(STAMP) node_modules/.installed serve-deps
 	$(BIN)/ruff check after tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rsxX tests
@@ -55,4 +65,4 @@ bench: $(STAMP) node_modules/.installed
 	$(BIN)/python -m bench.run $(BENCH)
 
 clean:
-	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .demo .serve .pytest_cache .mypy_cache .ruff_cache

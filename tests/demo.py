@@ -90,6 +90,9 @@ def main() -> int:
             worker.wait(15)
         server.stop()
         print("\nstopped the worker and the server; files are in .demo/")
+        bin_dir = Path(sys.prefix) / "bin"
+        print("next: `make serve` keeps a server and the worker manobi running for the README's curl "
+              f"examples;\nthe after command is {bin_dir / 'after'}: export PATH={bin_dir}:\"$PATH\"")
 
 
 def wait_done(curl: list[str], secret: str) -> dict[str, object]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 
@@ -65,3 +67,28 @@ def test_an_unreachable_couchdb_is_one_line_without_the_password(deployment: Dep
     assert result.returncode == 1
     assert result.stderr.startswith("after: CouchDB at http://127.0.0.1:9 is unavailable")
     assert deployment.server.password not in result.stderr
+
+
+def test_a_refused_user_is_named_with_the_url_and_the_config(deployment: Deployment) -> None:
+    """A wrong password: which URL, which user, which config file; never the password. The user is a new
+    name, so Apache CouchDB's lockout after failed logins touches no other test's user."""
+    user, wrong = f"nobody-{uuid.uuid4().hex[:8]}", f"wrong-{uuid.uuid4().hex}"
+    config, url = deployment.config, deployment.server.url
+    config.write_text(config.read_text().replace(f'user = "{deployment.server.admin}"', f'user = "{user}"')
+                      .replace('password_file = "couchdb.password"', f'password = "{wrong}"'))
+    for argv in (["tasks"], ["init"]):
+        result = subprocess.run([sys.executable, "-m", "after.cli", *argv, "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert result.stderr == (f"after: CouchDB at {url} refused user '{user}': Name or password is "
+                                 f"incorrect. (config {config})\n")
+    worker = deployment.start_worker()
+    deadline = time.monotonic() + 30
+    while f"refused user '{user}'" not in worker.log.read_text():
+        assert time.monotonic() < deadline, worker.log.read_text()
+        time.sleep(0.1)
+    assert worker.alive()  # it keeps trying, as when the server is down
+    text = worker.log.read_text()
+    assert f"CouchDB unreachable: CouchDB at {url} refused user '{user}'" in text
+    assert f"user '{user}', config {config}" in text  # the start line
+    assert "Traceback" not in text and wrong not in text

@@ -70,6 +70,15 @@ def test_a_validation_refusal_stays_the_reason_alone(monkeypatch: pytest.MonkeyP
     assert str(refused.value) == "date 'soon' is not ISO 8601"
 
 
+def test_a_locked_out_write_names_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apache CouchDB's lockout after failed logins is a 403 to writes too: about the user, not the task."""
+    reason = "Account is temporarily locked due to multiple authentication failures"
+    fake_server(monkeypatch, lambda request: (403, {"error": "forbidden", "reason": reason}))
+    with CouchStore(URL, "after", "after", SECRET) as store, pytest.raises(Unauthorized) as refused:
+        store.put({"_id": "t", "worker": "manobi", "date": "2030-01-01", "job": {"name": "noop"}})
+    assert str(refused.value) == f"CouchDB at {URL} refused user 'after': {reason}"
+
+
 def test_a_403_to_a_read_by_post_is_about_access(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_server(monkeypatch, lambda request: NOT_A_MEMBER)
     with CouchStore(URL, "after", "bob", SECRET) as store, pytest.raises(Unauthorized):

@@ -69,6 +69,7 @@ def reason_of(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.reason_phrase}"
 
 
+LOCKED = "Account is temporarily locked"  # Apache CouchDB 3.4+ after failed logins ([chttpd_auth_lockout])
 READS_BY_POST = {"_find", "_changes", "_all_docs", "_bulk_get", "_explain"}
 
 
@@ -159,20 +160,20 @@ class CouchStore:
         status = response.status_code
         if status < 400 or status in ok:
             return response
-        where = f"{response.request.method} {self.database}"
+        where, reason = f"{response.request.method} {self.database}", reason_of(response)
         if status == 409:
-            raise Conflict(f"{where}: {reason_of(response)}")
-        if status == 401 or (status == 403 and is_read(response.request)):
+            raise Conflict(f"{where}: {reason}")
+        if status == 401 or (status == 403 and (is_read(response.request) or reason.startswith(LOCKED))):
             # who may use the server or the database (pouchdb: 401 where CouchDB says 403), not a
             # validate_doc_update refusal: the message names the URL and the user tried
-            raise Unauthorized(reason_of(response), self.url, self.user)
+            raise Unauthorized(reason, self.url, self.user)
         if status == 403:
-            raise Forbidden(reason_of(response))
+            raise Forbidden(reason)
         if status >= 500:
             failed = str(response.request.url.copy_with(path="/", query=None)).rstrip("/")
             self.fail_over(failed)
-            raise Unavailable(f"CouchDB at {failed} failed: HTTP {status} ({reason_of(response)})")
-        raise StoreError(f"{where}: HTTP {status} ({reason_of(response)})")
+            raise Unavailable(f"CouchDB at {failed} failed: HTTP {status} ({reason})")
+        raise StoreError(f"{where}: HTTP {status} ({reason})")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.parsed(self.request(method, path, **kwargs), path)

@@ -7,11 +7,16 @@ names its nodes ``node<i>@127.0.0.1``, so one cluster runs on a machine at a tim
 Started with ``../shared/couchdb/couchdb cluster-start`` on free ports; ``kill(i)``/``start(i)`` are a
 node crashing and coming back with its data. A reaper process that dies with this Python process kills
 the nodes, so a killed test run leaks no server. ``url`` is the first node; ``urls`` all of them.
+
+Because of those fixed node names, ``start_cluster`` first takes a machine-wide lock (``LOCK``, held
+until ``close()`` or the process's end): a second test run on the machine waits for the first one's
+cluster to go instead of failing on the names (``AFTER_CLUSTER_WAIT`` seconds at most, default 1200).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -19,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from tests.server import COUCHDB, couchdb_missing, die_with_parent, wait_gone
@@ -26,6 +32,23 @@ from tests.server import COUCHDB, couchdb_missing, die_with_parent, wait_gone
 DIST_OFFSET = 4000  # the script's Erlang distribution ports: PORT + 4000 + i
 # A production cluster that wants validation at write without JavaScript's cost turns this on.
 ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"
+LOCK = Path(tempfile.gettempdir()) / "after-couchdb-cluster.lock"  # one cluster per machine (node names)
+
+
+def machine_lock(wait: float) -> int:
+    """An open descriptor holding ``LOCK`` (released when closed, or when this process ends)."""
+    descriptor = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return descriptor
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(descriptor)
+                raise RuntimeError(f"another CouchDB cluster has run on this machine for over {wait:.0f} s "
+                                   f"(nodes are named node<i>@127.0.0.1; the lock is {LOCK})") from None
+            time.sleep(1.0)
 
 
 def free_block(size: int) -> int:
@@ -56,6 +79,7 @@ class CouchDBCluster:
         self.password = secrets.token_hex(12)
         self.host = "127.0.0.1"
         self.reaper: subprocess.Popen[bytes] | None = None
+        self.lock: int | None = None  # the machine-wide lock, held from start_cluster to close()
 
     @property
     def url(self) -> str:
@@ -140,11 +164,18 @@ class CouchDBCluster:
         for pid in self.pids():
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+                wait_gone(pid, 10.0)
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
 
 def start_cluster(size: int = 3) -> CouchDBCluster:
+    """A running cluster, once no other one runs on this machine; ``close()`` it."""
+    lock = machine_lock(float(os.environ.get("AFTER_CLUSTER_WAIT", "1200")))
     cluster = CouchDBCluster(Path(tempfile.mkdtemp(prefix="after-cluster-")), size)
+    cluster.lock = lock
     try:
         cluster.start()
     except BaseException:

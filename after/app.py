@@ -11,12 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 
 from after.config import Config
-from after.contracts import Clock, Notifier, Registry, Store
+from after.contracts import Clock, Notifier, Registry, StartJournal, Store
 from after.core.clock import SystemClock
 from after.core.task import NAME_RE
 from after.core.transitions import Owner
@@ -24,10 +25,13 @@ from after.jobs.registry import JobRegistry
 from after.systemd.notify import system_notifier
 from after.worker.build import assemble
 from after.worker.events import Event, Wake
+from after.worker.io.starts import StartsFile, default_directory
 from after.worker.io.writer import RoutedWriter
+from after.worker.starts import NoStarts
 
 log = logging.getLogger("after.worker")
 DRAIN_SECONDS = 10.0
+KEEP_JOURNALS = 3600.0  # seconds at least that a dead process's start journal is kept
 
 
 def current_owner(worker: str) -> Owner:
@@ -51,6 +55,18 @@ def dead_on_this_host(host: str) -> Callable[[dict[str, Any]], bool]:
     return is_dead
 
 
+def start_journal(config: Config, owner: Owner, is_dead: Callable[[dict[str, Any]], bool]) -> StartJournal:
+    """This process's start journal (``after.worker.io.starts``), or none when its directory is unusable."""
+    directory = Path(config.worker.runtime_dir) if config.worker.runtime_dir else default_directory()
+    keep = max(KEEP_JOURNALS, 2 * config.worker.lease)
+    try:
+        return StartsFile(directory, owner, is_dead, psutil.boot_time(), keep)
+    except OSError as error:
+        log.warning("no start journal in %s (%s): a claim of a process that dies on this host will count as "
+                    "a run that may have started", directory, error)
+        return NoStarts()
+
+
 def open_store(config: Config) -> Store:
     from after.store.couch.client import CouchStore
 
@@ -71,8 +87,10 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
     stop = stop or threading.Event()
     owner = current_owner(name)
     jobs = registry or JobRegistry(config.job_paths)
+    is_dead = dead_on_this_host(owner.host)
+    starts = start_journal(config, owner, is_dead)
     parts = assemble(owner, config.worker, store, jobs, notifier or system_notifier(), clock,
-                     is_dead=dead_on_this_host(owner.host))
+                     is_dead=is_dead, starts=starts)
     hurry = threading.Event()
     restore = install_signal_handlers(stop, hurry, parts.inbox)
     log.info("worker %s starting (pid %d, CouchDB %s, database %s, %s, %s)", name, owner.pid,
@@ -92,6 +110,8 @@ def run_worker(name: str, config: Config, store: Store | None = None, registry: 
         parts.runner.shutdown()
         if isinstance(jobs, JobRegistry):
             jobs.close()
+        if isinstance(starts, StartsFile):
+            starts.close()  # kept: claims left behind (writes not drained) may be taken over
         store.close()
     log.info("worker %s stopped", name)
     return 0

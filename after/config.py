@@ -42,6 +42,7 @@ class WorkerConfig:
     history_limit: int = 10
     missed: Missed = Missed.RUN_ONCE  # for repeating tasks that do not say (their ``missed``)
     missed_grace: float = 300.0  # seconds; for tasks that do not say (their ``grace``)
+    runtime_dir: str = ""  # start journals; "": $RUNTIME_DIRECTORY, /run/after or $TMPDIR/after-<uid>
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,9 @@ def parse_worker(table: dict[str, Any]) -> WorkerConfig:
             if value not in set(Missed):
                 raise ConfigError(f"worker.{name} must be one of " + ", ".join(sorted(Missed)))
             values[name] = Missed(value)
+            continue
+        if isinstance(default, str):
+            values[name] = typed(table, f"worker.{name}", str, default)
             continue
         kind: tuple[type, ...] = (int,) if isinstance(default, int) else (int, float)
         value = typed(table, f"worker.{name}", kind, default)

@@ -8,6 +8,8 @@
   (``JobContext``, ``Services``) and gives back (``Outcome``).
 - ``Notifier``: systemd's notify protocol (``after.systemd.notify``).
 - ``Writer`` and ``Runner``: the worker loop's I/O threads (``after.worker.io``).
+- ``StartJournal``: which claims started their job, for takeovers on the same host
+  (``after.worker.io.starts.StartsFile``; ``after.worker.starts`` has the fakes).
 
 The worker loop, the command line and the composition root (``after.app``) depend on these, never on
 the implementations, so that tests pass in fakes and the daemon the real parts.
@@ -16,17 +18,18 @@ the implementations, so that tests pass in fakes and the daemon the real parts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from after.core.clock import Clock
 from after.core.task import Document
+from after.core.transitions import StartEvidence
 from after.core.writes import WriteRequest
 from after.store.types import Change, WriteResult
 
-__all__ = ["Clock", "Job", "JobContext", "Notifier", "Outcome", "Registry", "Runner", "Services", "Store",
-           "Writer"]
+__all__ = ["Clock", "Job", "JobContext", "Notifier", "Outcome", "Registry", "Runner", "Services",
+           "StartJournal", "Store", "Writer"]
 
 
 class Store(Protocol):
@@ -190,3 +193,20 @@ class Runner(Protocol):
 
     def shutdown(self) -> None:
         """Stop taking jobs (running ones are stopped through their contexts)."""
+
+
+class StartJournal(Protocol):
+    """This process's notes of the jobs it starts, and what a dead process's notes say (same host).
+
+    A claim is named by its task id and its ``at``. ``record`` is called in the job's thread just
+    before the job starts; ``evidence`` by a takeover of a claim whose process is known dead.
+    """
+
+    def record(self, task_id: str, claim_at: str) -> None:
+        """Note that the claim (``task_id``, ``claim_at``) starts its job now; never raises."""
+
+    def evidence(self, task_id: str, claim_field: dict[str, Any]) -> StartEvidence:
+        """Whether the claim ``claim_field`` of ``task_id``, held by a dead process, started its job."""
+
+    def compact(self, held: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Drop the notes of claims no longer held, when there are many (``held()``: those still ours)."""

@@ -15,6 +15,7 @@ never pushes a document over ``MAX_TASK_CHARS``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,22 @@ TAKEOVER_MARGIN = 1.0
 HISTORY_LIMIT = 10
 # A claim written at most this long before its date is for a job that starts as soon as it is written.
 START_SLACK = 0.05
+
+
+class StartEvidence(enum.Enum):
+    """What a takeover knows of whether the claim it replaces started its job."""
+
+    STARTED = "started"  # its process, dead on this host, noted the start in its start journal
+    NOT_STARTED = "not started"  # its process is dead on this host and its journal has no such start
+    UNKNOWN = "unknown"  # a live process, another host, no journal, or a journal from before a boot
+
+
+# Whether a claim (``task id``, its ``claim`` field) started its job, from its process's start journal.
+StartWitness = Callable[[str, dict[str, Any]], StartEvidence]
+
+
+def no_witness(task_id: str, claim_field: dict[str, Any]) -> StartEvidence:
+    return StartEvidence.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -151,14 +168,16 @@ def cancel(doc: Document, now: float) -> Document | None:
 
 
 def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
-          is_dead: Callable[[dict[str, Any]], bool], history_limit: int = HISTORY_LIMIT) -> Document | None:
+          is_dead: Callable[[dict[str, Any]], bool], history_limit: int = HISTORY_LIMIT,
+          started: StartWitness = no_witness) -> Document | None:
     """Take the task to run it: status ``running`` with an expiring lease, guarded by ``_rev``.
 
     A ``scheduled`` task with the expected date is claimed; so is a ``waiting``, ``schedule`` or
     ``reschedule`` one that is already due (the worker skips writing ``scheduled`` first). A
     ``running`` task whose claim expired (or whose process is known dead) is taken over, and the
-    interrupted attempt is recorded if its job may have started (``takeover_record``). ``attempts``
-    counts the claims under which the job started or may have started.
+    interrupted attempt is recorded if its job started or may have started (``takeover_record``, with
+    what ``started`` knows of it). ``attempts`` counts the claims under which the job started or may
+    have started.
     """
     if doc.get("worker") != owner.worker or due_of(doc) != due:
         return None
@@ -171,7 +190,7 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
     if status == Status.RUNNING.value and doc.get("_conflicts"):
         return None  # its branches disagree (a cluster): they are settled first, then looked at again
     if status == Status.RUNNING.value and claim_expired(doc, now, is_dead):
-        record = takeover_record(doc, due, now)
+        record = takeover_record(doc, due, now, start_evidence(doc, is_dead, started))
         if record is None:
             new["attempts"] = attempts_of(doc)  # that claim never started its job: not an attempt
         else:
@@ -180,13 +199,30 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
     return None
 
 
-def takeover_record(doc: Document, due: float, now: float) -> dict[str, Any] | None:
-    """What a takeover records of the claim it replaces; None when its job cannot have started.
+def start_evidence(doc: Document, is_dead: Callable[[dict[str, Any]], bool],
+                   started: StartWitness) -> StartEvidence:
+    """Whether the claim on ``doc`` started its job, as far as its process's start journal tells.
 
-    A claim written for an immediate start (due when it was written) ran its job, or was about to.
-    A claim written ahead of the date starts its job at the date: if that date has not come yet
-    (its process is known dead on this host), it never started; past the date it may have.
+    Only the journal of a process known dead counts: a live one (whose lease ran out) may still start
+    the job after the journal was read. ``started`` answers UNKNOWN where it has no journal to read.
     """
+    found = doc.get("claim")
+    if not isinstance(found, dict) or not isinstance(found.get("by"), dict) or not is_dead(found["by"]):
+        return StartEvidence.UNKNOWN
+    return started(str(doc.get("_id", "")), found)
+
+
+def takeover_record(doc: Document, due: float, now: float,
+                    evidence: StartEvidence = StartEvidence.UNKNOWN) -> dict[str, Any] | None:
+    """What a takeover records of the claim it replaces; None when its job did not or cannot have started.
+
+    The start journal of its process, when there is one (``evidence``), says. Without it: a claim
+    written for an immediate start (due when it was written) ran its job, or was about to; a claim
+    written ahead of the date starts its job at the date: if that date has not come yet (its process
+    is known dead on this host), it never started; past the date it may have.
+    """
+    if evidence == StartEvidence.NOT_STARTED:
+        return None
     found = doc.get("claim")
     previous: dict[str, Any] = found if isinstance(found, dict) else {}
     try:
@@ -194,13 +230,25 @@ def takeover_record(doc: Document, due: float, now: float) -> dict[str, Any] | N
     except InvalidTask:
         claimed_at = None
     ahead = claimed_at is not None and due > claimed_at + START_SLACK
-    if ahead and now + TAKEOVER_MARGIN < due:
+    if evidence == StartEvidence.UNKNOWN and ahead and now + TAKEOVER_MARGIN < due:
         return None
     why = "its process stopped (crash or kill), or could not renew its lease in time"
-    reason = f"the claim ran out around the task's date ({why}); the job may have started" if ahead else \
-        f"the claim ran out while the job may have been running ({why})"
+    if evidence == StartEvidence.STARTED:
+        reason = "the job was started (its process's start journal says so) and its process stopped " \
+                 "(crash or kill) before it wrote a result"
+    elif ahead:
+        reason = f"the claim ran out around the task's date ({why}); the job may have started"
+    else:
+        reason = f"the claim ran out while the job may have been running ({why})"
     return {"outcome": "interrupted", "attempt": attempts_of(doc), "by": label_of(previous.get("by")),
             "started": previous.get("at"), "reason": reason}
+
+
+def claim_at(doc: Document) -> str:
+    """The ``at`` of the claim on ``doc`` (when it was written): with the task id, it names the claim."""
+    found = doc.get("claim")
+    at = found.get("at") if isinstance(found, dict) else None
+    return at if isinstance(at, str) else ""
 
 
 def label_of(by: object) -> str:

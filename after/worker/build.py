@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from after.config import WorkerConfig
-from after.contracts import Clock, Notifier, Registry, Runner, Services, Store
+from after.contracts import Clock, Notifier, Registry, Runner, Services, StartJournal, Store
 from after.core.policies import Policies
 from after.core.series import Defaults, task_policies
 from after.core.transitions import Owner
@@ -23,6 +23,7 @@ from after.worker.io.presence import PresenceKeeper
 from after.worker.io.runner import JobRunner
 from after.worker.io.writer import RoutedWriter, StoreWriter, WriteLatency
 from after.worker.loop import Worker
+from after.worker.starts import NoStarts
 from after.worker.state import Ports
 
 
@@ -54,10 +55,11 @@ class Assembly:
 def assemble(owner: Owner, settings: WorkerConfig, store: Store, registry: Registry, notifier: Notifier,
              clock: Clock, runner: Callable[[queue.Queue[Event]], Runner] | None = None,
              is_dead: Callable[[dict[str, Any]], bool] = lambda by: False,
-             policies: Policies | None = None) -> Assembly:
+             policies: Policies | None = None, starts: StartJournal | None = None) -> Assembly:
     """A worker for ``owner``: its loop, three writers, a job runner, the changes follower and the
     presence keeper, all reporting to one inbox. ``runner`` builds the job runner (default: threads);
-    ``policies`` default to repeat, retry and missed runs with the defaults of ``settings``."""
+    ``policies`` default to repeat, retry and missed runs with the defaults of ``settings``; ``starts``
+    (default: none, nothing known) notes job starts and tells takeovers which dead claims started."""
     policies = policies or task_policies(Defaults(settings.missed, settings.missed_grace))
     inbox: queue.Queue[Event] = queue.Queue()
     give_up, follower_stop = threading.Event(), threading.Event()
@@ -70,7 +72,8 @@ def assemble(owner: Owner, settings: WorkerConfig, store: Store, registry: Regis
                     for _ in range(3))
     writer = RoutedWriter(*writers)
     jobs = runner(inbox) if runner is not None else JobRunner(settings.concurrency, inbox, clock)
-    ports = Ports(writer, jobs, registry, notifier, Services(store=store), is_dead=is_dead, wall=wall)
+    ports = Ports(writer, jobs, registry, notifier, Services(store=store), is_dead=is_dead, wall=wall,
+                  starts=starts or NoStarts())
     worker = Worker(owner, settings, ports, clock.now(), inbox, policies)
     follower = Follower(store, owner.worker, inbox, clock, settings.horizon, follower_stop)
     presence = PresenceKeeper(store, owner, inbox, clock, lambda: worker.report, follower_stop,

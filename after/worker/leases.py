@@ -10,14 +10,15 @@ ahead, takes the task over.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from after.core.clock import Instant
 from after.core.task import Status
-from after.core.transitions import Transform, claim, claim_expired, lease_end, renew
+from after.core.transitions import Transform, claim, claim_at, claim_expired, lease_end, renew
 from after.core.writes import Purpose
 from after.worker.documents import Documents
 from after.worker.events import Written
-from after.worker.lifecycle import OURS, JobStop, Phase, move
+from after.worker.lifecycle import IN_FLIGHT, OURS, JobStop, Phase, move
 from after.worker.state import Entry, WorkerState, stop_job
 
 log = logging.getLogger("after.worker")
@@ -36,7 +37,15 @@ class Leases:
 
     def claim(self, due: float) -> Transform:
         owner, ports = self.state.owner, self.state.ports
-        return lambda doc: claim(doc, owner, ports.wall(), self.length(), due, ports.is_dead)
+        return lambda doc: claim(doc, owner, ports.wall(), self.length(), due, ports.is_dead,
+                                 started=ports.starts.evidence)
+
+    def held(self) -> Iterator[tuple[str, str]]:
+        """The claims this process may still hold (task id, the claim's ``at``): until a result or a
+        release is written, a takeover may need to know whether their job started."""
+        for task_id, entry in self.state.entries.items():
+            if entry.phase in IN_FLIGHT and self.state.owner.owns(entry.doc):
+                yield task_id, claim_at(entry.doc)
 
     def renewal(self) -> Transform:
         return lambda doc: renew(doc, self.state.owner, self.state.ports.wall(), self.length())

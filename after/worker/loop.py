@@ -137,6 +137,7 @@ class Worker:
     def housekeeping(self, now: Instant) -> None:
         self.horizon.keep(now)
         self.leases.keep(now)
+        self.state.ports.starts.compact(self.leases.held)
         self.state.ports.notifier.status(self.state.status_line())
         self.report = self.state.report()
 

@@ -11,13 +11,14 @@ from after.contracts import JobContext
 from after.core.clock import Instant
 from after.core.policies import Policies, Skip
 from after.core.task import Task
-from after.core.transitions import attempts_of, lease_end, release
+from after.core.transitions import attempts_of, claim_at, lease_end, release
 from after.core.writes import Purpose
 from after.jobs import unknown_job_reason
 from after.worker.events import Finished
 from after.worker.leases import Leases
 from after.worker.lifecycle import JobStop, Phase, move
 from after.worker.results import finish_request, interrupted_record, skipped_outcome, unknown_job_outcome
+from after.worker.starts import Journaled
 from after.worker.state import Entry, WorkerState
 
 log = logging.getLogger("after.worker")
@@ -64,7 +65,8 @@ class Starting:
             return
         log.info("task %s: starting job %s", task_id, task.job_name,
                  extra={"task_id": task_id, "job": task.job_name, "status": "running"})
-        state.ports.runner.start(job, entry.context, entry.run_id)
+        noted = Journaled(job, state.ports.starts, task_id, claim_at(entry.doc))  # noted as it starts
+        state.ports.runner.start(noted, entry.context, entry.run_id)
 
     def context(self, task_id: str, entry: Entry, task: Task) -> JobContext:
         settings = self.state.settings

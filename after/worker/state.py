@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from after.config import WorkerConfig
-from after.contracts import JobContext, Notifier, Registry, Runner, Services, Writer
+from after.contracts import JobContext, Notifier, Registry, Runner, Services, StartJournal, Writer
 from after.core.clock import Instant
 from after.core.task import Document, Task
 from after.core.timers import WallTimer
@@ -23,6 +23,7 @@ from after.worker.budget import ClaimBudget
 from after.worker.lifecycle import ARMED_COUNT, JobStop, Phase, TimerKind, move
 from after.worker.presence import Report, presence_id
 from after.worker.sharing import TaskSharing
+from after.worker.starts import NoStarts
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Ports:
     services: Services = field(default_factory=Services)  # what Python jobs may use (the store)
     is_dead: Callable[[dict[str, Any]], bool] = lambda by: False  # is a claim's process known dead?
     wall: Callable[[], float] = time.time  # the clock leases are written with, read when writing
+    starts: StartJournal = field(default_factory=NoStarts)  # which claims started their job (this host)
 
 
 class WorkerState:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from after.config import WorkerConfig
-from after.contracts import Job, JobContext
+from after.contracts import Job, JobContext, StartJournal
 from after.core.clock import FakeClock
 from after.core.dates import format_date
 from after.core.policies import Policies
@@ -50,7 +50,8 @@ class InlineRunner:
 
 class Harness:
     def __init__(self, store: MemoryStore | None = None, clock: FakeClock | None = None, pid: int = 100,
-                 policies: Policies | None = None, **settings: Any) -> None:
+                 policies: Policies | None = None, starts: StartJournal | None = None,
+                 **settings: Any) -> None:
         self.store = store or MemoryStore()
         self.store.create_database()
         self.clock = clock or FakeClock(wall=START, mono=50.0)
@@ -62,7 +63,7 @@ class Harness:
         self.settings = WorkerConfig(**{"claim_ahead": 1.0, "lease": 30.0, "horizon": 300.0, **settings})
         self.parts = assemble(Owner("manobi", "host", pid, 1.0), self.settings, self.store, self.registry,
                               self.notifier, self.clock, runner=lambda inbox: InlineRunner(inbox, self.clock),
-                              policies=policies)
+                              policies=policies, starts=starts)
         self.worker, self.inbox = self.parts.worker, self.parts.inbox
         self.seq = self.store.update_seq()
         until = self.clock.now().wall + self.settings.horizon

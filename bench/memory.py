@@ -14,8 +14,10 @@ again would show it there.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psutil
 
@@ -63,9 +65,30 @@ def settled_rss(pid: int, window: int = 4, tolerance: float = 0.25) -> tuple[flo
     return samples[-1], vm_hwm(pid)
 
 
-def measure(context: Context, size: int) -> dict[str, Any]:
-    with deployment(context, f"memory-{size}") as (deploy, db):
-        written, load_seconds = load(db, deploy.store, far_future(size), budget=LOAD_BUDGET)
+ZONES = ("UTC", "Europe/Lisbon", "America/New_York", "Asia/Kolkata")
+
+
+def recurring(count: int) -> Iterator[Document]:
+    """Repeating tasks whose next runs spread over the coming day, a minute from now on: one in two a
+    cron expression (daily, in one of four time zones), the others a daily ISO 8601 interval. Those due
+    while the worker is measured run (noop) and move a day ahead; only those due within the horizon
+    (five minutes: about 35) belong in the worker's memory."""
+    start = time.time() + 60.0
+    for index in range(count):
+        date = start + index * DAY / max(1, count)
+        task = noop_task(f"rec-{index:08d}", format_date(date))
+        if index % 2:
+            local = datetime.fromtimestamp(date, ZoneInfo(ZONES[index % len(ZONES)]))
+            task["repeat"] = {"cron": f"{local.minute} {local.hour} * * *", "tz": ZONES[index % len(ZONES)]}
+        else:
+            task["repeat"] = f"R/{format_date(date)}/P1D"
+        yield task
+
+
+def measure(context: Context, size: int, tasks: Callable[[int], Iterator[Document]] = far_future,
+            name: str = "memory") -> dict[str, Any]:
+    with deployment(context, f"{name}-{size}") as (deploy, db):
+        written, load_seconds = load(db, deploy.store, tasks(size), budget=LOAD_BUDGET)
         first_seconds = warm_up(deploy, WORKER)
         process, ready_seconds = start_ready(deploy, timeout=START_TIMEOUT, poll=0.02)
         rss, peak = settled_rss(process.pid)
@@ -75,7 +98,7 @@ def measure(context: Context, size: int) -> dict[str, Any]:
             f"docs/s, validation off); index build + first start {first_seconds:.1f} s; second start "
             f"ready in {ready_seconds:.2f} s with {armed} tasks armed; RSS {rss:.1f} MB, peak (VmHWM) "
             f"{peak:.1f} MB")
-    context.note("memory", note)
+    context.note(name, note)
     return {"size": written, "asked": size, "rss": rss, "peak": peak, "note": note, "ready": ready_seconds,
             "first": first_seconds}
 
@@ -100,4 +123,23 @@ def run(context: Context) -> list[Row]:
     met = abs(growth) <= RSS_SPREAD and all(result["rss"] < RSS_LIMIT for result in results)
     rows = size_rows(context, small, False, met) + size_rows(context, large, True, met)
     rows[3].notes.append(f"RSS {growth:+.1f} MB against {small['size']:,} tasks")
+    return rows
+
+
+def run_recurring(context: Context) -> list[Row]:
+    """``memory-recurring`` (issue 10): RSS with 1,000 and with 10,000 repeating tasks (flat: the worker
+    holds the horizon's tasks only), and 10,000 single far-future tasks for reference."""
+    sizes = (100, 1_000) if context.quick else (1_000, 10_000)
+    small, large = (measure(context, size, recurring, f"memory-recurring-{size}") for size in sizes)
+    single = measure(context, sizes[-1], far_future, "memory-recurring-single")
+    growth = large["rss"] - small["rss"]
+    met = abs(growth) <= RSS_SPREAD and large["rss"] < RSS_LIMIT
+    rows, name = [], "memory-recurring"
+    for result, target in ((small, ""), (large, f"< {RSS_LIMIT:g} MB, sizes within {RSS_SPREAD:g} MB")):
+        config = f"{result['size']:,} recurring tasks (cron in 4 zones, daily intervals; next runs in a day)"
+        rows.append(Row(name, context.kind, config, "RSS MB", result["rss"], notes=[result["note"]],
+                        target=target, met=met if target else None))
+        rows.append(Row(name, context.kind, config, "start to ready s", result["ready"], digits=2))
+    rows[2].notes.append(f"RSS {growth:+.1f} MB against {small['size']:,} recurring tasks; "
+                         f"{single['size']:,} single far-future tasks: {single['rss']:.1f} MB")
     return rows

@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Row]]] = {
     "executable": executable.run,
     "catch-up": catchup.run,
     "memory": memory.run,
+    "memory-recurring": memory.run_recurring,
 }
 SERVERS = [ServerKind.COUCHDB, ServerKind.POUCHDB]
 

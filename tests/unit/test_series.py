@@ -184,3 +184,37 @@ def test_an_invalid_repeat_written_without_validation_ends_err_with_the_reason()
     doc = harness.doc("bad")
     assert doc["status"] == "err"
     assert doc["result"]["reason"].endswith("never runs: no month it names has day 30")
+
+
+def cron_task(harness: Harness, task_id: str, first: str, cron: str, zone: str) -> None:
+    harness.clock.advance(parse_date(first) - 10.0 - harness.clock.now().wall)
+    harness.store.put({"_id": task_id, "worker": "manobi", "date": first, "status": "waiting",
+                       "job": {"name": "record"}, "repeat": {"cron": cron, "tz": zone}})
+    harness.settle()
+
+
+def test_four_years_of_the_29th_in_lisbon_month_ends_and_a_leap_day() -> None:
+    harness = Harness(history_limit=60)
+    cron_task(harness, "m", "2027-01-29T12:00:00Z", "0 12 29 * *", "Europe/Lisbon")
+    for _ in range(45):
+        run_next(harness, "m")
+    occurrences = [run["occurrence"] for run in harness.doc("m")["history"]]
+    assert len(occurrences) == 45 == len(set(occurrences)) == len(harness.ran)
+    days = [text[:10] for text in occurrences]
+    assert "2028-02-29" in days and not any(day.endswith("02-29") for day in days if day[:4] != "2028")
+    assert days[-1] == "2030-12-29" and "2027-07-29" in days
+    assert "2027-07-29T11:00:00.000Z" in occurrences  # 12:00 WEST in summer, 12:00 WET (UTC) in winter
+
+
+def test_a_new_york_series_across_both_dst_transitions_in_the_worker() -> None:
+    harness = Harness()
+    cron_task(harness, "ny", "2027-03-13T07:30:00Z", "30 2 * * *", "America/New_York")
+    for _ in range(3):
+        run_next(harness, "ny")
+    spring = [run["occurrence"] for run in harness.doc("ny")["history"]]
+    assert spring == ["2027-03-13T07:30:00.000Z", "2027-03-14T07:00:00.000Z", "2027-03-15T06:30:00.000Z"]
+    cron_task(harness, "back", "2027-11-06T05:30:00Z", "30 1 * * *", "America/New_York")
+    for _ in range(3):
+        run_next(harness, "back")
+    autumn = [run["occurrence"] for run in harness.doc("back")["history"]]
+    assert autumn == ["2027-11-06T05:30:00.000Z", "2027-11-07T05:30:00.000Z", "2027-11-08T06:30:00.000Z"]

@@ -114,6 +114,9 @@ class JobContext:
     # (it cannot be killed, so it is asked to stop and abandoned). Callables may check it cooperatively.
     canceled: threading.Event = field(default_factory=threading.Event)
     services: Services = field(default_factory=Services)
+    # Called by a job that says so (``notes_its_start``) at the last moment before its work starts (an
+    # executable: just before its process is forked); the worker notes the start in its start journal.
+    starting: Callable[[], None] = field(default=lambda: None)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import psutil
 
@@ -109,6 +109,7 @@ class ExecutableJob:
     name: str
     path: Path
     kill_grace: float = KILL_GRACE
+    notes_its_start: ClassVar[bool] = True  # calls ``context.starting`` just before the fork
 
     def run(self, context: JobContext) -> Outcome:
         try:
@@ -129,6 +130,7 @@ def start(argv: list[str], environment: dict[str, str], context: JobContext) -> 
     with tempfile.TemporaryFile() as stdin:
         stdin.write(document_bytes(context.document))
         stdin.seek(0)
+        context.starting()  # the start journal: as late as can be, but before the process exists
         return subprocess.Popen(
             argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=environment, start_new_session=True, close_fds=True,

@@ -14,7 +14,9 @@ from after.core.transitions import Owner, StartEvidence, label_of
 
 @dataclass
 class Journaled:
-    """``job``, noting its start in ``starts`` in whichever thread runs it, just before it runs.
+    """``job``, noting its start in ``starts`` in whichever thread runs it, just before it runs, or,
+    for a job that ``notes_its_start`` (an executable), when it calls ``context.starting`` (just
+    before its process is forked: a kill in between leaves no start noted for a job that never ran).
 
     A job queued in the runner and never run (its process was killed first) is never noted, so a
     takeover knows its claim did not start it.
@@ -30,8 +32,14 @@ class Journaled:
         self.name = self.job.name
 
     def run(self, context: JobContext) -> Outcome:
-        self.starts.record(self.task_id, self.claim_at)
+        if getattr(self.job, "notes_its_start", False):
+            context.starting = self.note
+        else:
+            self.note()
         return self.job.run(context)
+
+    def note(self) -> None:
+        self.starts.record(self.task_id, self.claim_at)
 
 
 class NoStarts:

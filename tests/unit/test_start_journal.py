@@ -273,3 +273,24 @@ def test_a_journaled_job_keeps_its_name_and_outcome() -> None:
     job = Journaled(Named(), Recorder(ME), "t", "at")
     assert job.name == "named" and noted == []
     assert job.run(None).ok and noted == [("t", "at")]  # type: ignore[arg-type]
+
+
+def test_an_executable_is_noted_just_before_its_process_starts_and_not_when_it_cannot(tmp_path: Path) -> None:
+    from after.jobs.executable import ExecutableJob
+
+    script = tmp_path / "job"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    noted: list[tuple[str, str]] = []
+
+    class Recorder(MemoryStarts):
+        def record(self, task_id: str, claim_at: str) -> None:
+            noted.append((task_id, claim_at))
+
+    def context(arguments: list[Any]) -> JobContext:
+        return JobContext(task_id="t", worker="manobi", job_name="job", arguments=arguments, document={},
+                          attempt=1, timeout=10.0, output_limit=100)
+
+    job = Journaled(ExecutableJob("job", script), Recorder(ME), "t", "at")
+    assert job.run(context(["nul\x00byte"])).status == "err" and noted == []  # no process: no start
+    assert job.run(context([])).ok and noted == [("t", "at")]

@@ -250,7 +250,8 @@ def validate(doc: Document, slack: int = 0) -> Task:
         raise InvalidTask("timeout must be at most 366 days (P366D)")
     policies = task_policies(doc)
     check_worker_fields(doc, Status(status), due_ms)
-    occurrence = due_or_none(doc.get("occurrence"))
+    # a pending retry's occurrence; a client's re-arm (waiting, schedule, reschedule) starts afresh
+    occurrence = due_or_none(doc.get("occurrence")) if status not in ARM_STATUSES else None
     return Task(
         id=str(doc.get("_id", "")), rev=doc.get("_rev"), worker=worker, due=due_ms / 1000.0, job_name=name,
         arguments=arguments, status=Status(status), timeout=timeout, document=doc, **policies,

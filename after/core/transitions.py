@@ -140,8 +140,18 @@ def acknowledge(doc: Document, owner: Owner) -> Document | None:
     due = due_of(doc)
     if status_of(doc) not in ARM_STATUSES or doc.get("worker") != owner.worker or due is None:
         return None
-    new = updated(doc, status=Status.SCHEDULED.value, due=format_date(due))
+    new = updated(fresh_start(doc), status=Status.SCHEDULED.value, due=format_date(due))
     new.pop("claim", None)
+    return new
+
+
+def fresh_start(doc: Document) -> Document:
+    """A client armed a task with ``retry`` or ``repeat`` (waiting, schedule, reschedule): its retries
+    count from 0 again, and a retry pending from an earlier run (``occurrence``) is forgotten."""
+    if status_of(doc) not in ARM_STATUSES or (doc.get("retry") is None and doc.get("repeat") is None):
+        return doc
+    new = updated(doc, attempts=0)
+    new.pop("occurrence", None)
     return new
 
 
@@ -183,7 +193,8 @@ def claim(doc: Document, owner: Owner, now: float, lease: float, due: float,
         return None
     status = status_of(doc)
     lease_field = {"by": owner.as_dict(), "at": format_date(now), "lease_until": format_date(now + lease)}
-    new = updated(doc, status=Status.RUNNING.value, claim=lease_field, attempts=attempts_of(doc) + 1,
+    base = fresh_start(doc)  # a client's re-arm: retries count afresh
+    new = updated(base, status=Status.RUNNING.value, claim=lease_field, attempts=attempts_of(base) + 1,
                   due=format_date(due))
     if status == Status.SCHEDULED.value or status in ARM_STATUSES:
         return new

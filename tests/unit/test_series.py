@@ -218,3 +218,22 @@ def test_a_new_york_series_across_both_dst_transitions_in_the_worker() -> None:
         run_next(harness, "back")
     autumn = [run["occurrence"] for run in harness.doc("back")["history"]]
     assert autumn == ["2027-11-06T05:30:00.000Z", "2027-11-07T05:30:00.000Z", "2027-11-08T06:30:00.000Z"]
+
+
+def test_a_client_reschedule_starts_retries_afresh_and_forgets_a_pending_retry() -> None:
+    harness = Harness()
+    harness.add("x", 0.0, job="fail", retry={"retries": 1, "delay": "PT1M"})
+    harness.advance(1.0)
+    run_next(harness, "x")
+    doc = harness.doc("x")
+    assert doc["status"] == "err" and doc["attempts"] == 2
+    harness.store.put({**doc, "status": "reschedule", "date": format_date(START + 300.0)})
+    harness.advance(1.0)
+    assert harness.doc("x")["attempts"] == 0
+    run_next(harness, "x")
+    doc = harness.doc("x")
+    assert doc["status"] == "scheduled" and doc["result"]["again"] == "retry" and doc["attempts"] == 1
+    harness.store.put({**doc, "status": "reschedule", "date": format_date(START + 900.0)})
+    harness.advance(1.0)
+    doc = harness.doc("x")
+    assert "occurrence" not in doc and doc["attempts"] == 0 and doc["date"] == format_date(START + 900.0)

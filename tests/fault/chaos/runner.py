@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -118,7 +119,8 @@ def attempt(name: str, infra: Infrastructure, scratch: Path) -> Figures:
                        error=f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}")
 
 
-def run_all(chosen: list[str], budget: float) -> list[Figures]:
+def run_all(chosen: list[str], budget: float, load: list[float]) -> list[Figures]:
+    """The scenarios ``chosen``, in turn; ``load`` gets the 1-minute load average before each, and after."""
     began = time.monotonic()
     found: list[Figures] = []
     infra = Infrastructure()
@@ -133,12 +135,14 @@ def run_all(chosen: list[str], budget: float) -> list[Figures]:
                     found.append(Figures(name, 0, error=f"skipped: {reason}"))
                     print(f"== {name}: skipped ({reason})", flush=True)
                     continue
-                print(f"== {name} ({spent:.0f} s in)", flush=True)
+                load.append(os.getloadavg()[0])
+                print(f"== {name} ({spent:.0f} s in, load average {load[-1]:.1f})", flush=True)
                 found.append(attempt(name, infra, Path(scratch)))
                 print(table(found[-1:]).splitlines()[-1], *(f"   {note}" for note in found[-1].notes),
                       sep="\n", flush=True)
         finally:
             infra.close()
+    load.append(os.getloadavg()[0])
     return found
 
 
@@ -155,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(SCENARIOS))
         return 0
     began = time.monotonic()
-    found = run_all([name for name in SCENARIOS if not options.only or name in options.only], options.budget)
+    load: list[float] = []
+    chosen = [name for name in SCENARIOS if not options.only or name in options.only]
+    found = run_all(chosen, options.budget, load)
     seconds = time.monotonic() - began
     print(f"\n{table(found)}")
-    options.output.write_text(markdown(found, seconds))
+    options.output.write_text(markdown(found, seconds, load))
     print(f"written to {options.output} ({seconds / 60:.1f} minutes)")
     ran = [figures for figures in found if not (figures.error or "").startswith("skipped")]
     return 0 if all(figures.clean for figures in ran) else 1

@@ -42,17 +42,20 @@ def notes(found: Sequence[Figures]) -> list[str]:
     return lines
 
 
-def markdown(found: Sequence[Figures], seconds: float) -> str:
+def markdown(found: Sequence[Figures], seconds: float, load: Sequence[float] = ()) -> str:
+    """The page; ``load``: the 1-minute load averages seen during the run (other work on the machine)."""
+    busy = f" (1-minute load average {min(load):.0f}-{max(load):.0f} during the run)" if load else ""
     head = [
         "# Chaos",
         "",
         f"Written by `make chaos` (`python -m tests.fault.chaos`) on "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, in {seconds / 60:.1f} minutes, on a machine of "
-        f"{os.cpu_count()} cores shared with other work: Apache CouchDB 3.5.0 (one node, or a 3-node cluster "
-        "with n=3), worker processes of the name `manobi`, every job one that records its start. "
-        "What each scenario does: the docstrings of `tests/fault/chaos/scenarios_*.py`; how each figure "
-        "is counted: `tests/fault/chaos/figures.py`. Targets: 0 lost, 0 unrecorded duplicates, 0 conflicts "
-        "left; lateness is reported, not targeted (a cluster and its workers on 2 cores are CPU bound).",
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, in {seconds / 60:.1f} minutes, on a machine "
+        f"of {os.cpu_count()} cores shared with other work{busy}: Apache CouchDB 3.5.0 (one node, or a "
+        "3-node cluster with n=3), worker processes of the name `manobi`, every job one that records "
+        "its start. What each scenario does: the docstrings of `tests/fault/chaos/scenarios_*.py`; how "
+        "each figure is counted: `tests/fault/chaos/figures.py`. Targets: 0 lost, 0 unrecorded "
+        "duplicates, 0 conflicts left; lateness is reported, not targeted (a cluster and its workers on "
+        "2 cores are CPU bound).",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),

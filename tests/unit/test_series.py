@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from after.config import ConfigError, parse
 from after.contracts import JobContext
 from after.core.dates import format_date, parse_date
 from after.core.missed import Missed
@@ -237,3 +240,11 @@ def test_a_client_reschedule_starts_retries_afresh_and_forgets_a_pending_retry()
     harness.advance(1.0)
     doc = harness.doc("x")
     assert "occurrence" not in doc and doc["attempts"] == 0 and doc["date"] == format_date(START + 900.0)
+
+
+def test_the_config_gives_the_missed_run_defaults() -> None:
+    worker = parse({"worker": {"missed": "skip", "missed_grace": 60}}).worker
+    assert worker.missed is Missed.SKIP and worker.missed_grace == 60.0
+    assert parse({}).worker.missed is Missed.RUN_ONCE
+    with pytest.raises(ConfigError, match="worker.missed must be one of run_once, skip"):
+        parse({"worker": {"missed": "later"}})

@@ -43,7 +43,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, answer: Answer) -> None:
         status, body = answer(request)
         return httpx.Response(status, json=body)
 
-    monkeypatch.setattr("after.store.couch.client.no_delay_transport",
+    monkeypatch.setattr("after.store.couch.connection.no_delay_transport",
                         lambda **options: httpx.MockTransport(handler))
 
 

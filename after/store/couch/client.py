@@ -1,109 +1,39 @@
-"""``CouchStore``: the ``Store`` contract over CouchDB's HTTP API. The only module that speaks HTTP.
+"""``CouchStore``: the ``Store`` contract over CouchDB's HTTP API: databases, documents, the reads
+that depend on the server, and the changes feed. With ``connection`` (HTTP, errors, failover) and
+``wire`` (the format of CouchDB's answers), the only code that speaks HTTP.
 
 Written against Apache CouchDB 3.x and tested against it and pouchdb-server 4.2.0. What to ask for
 tasks depends on the server (``after.store.couch.queries``: Erlang-side queries on Apache CouchDB, design
 views elsewhere), detected at connect. The pouchdb workarounds are marked "pouchdb:" and are harmless
-against CouchDB. The password lives only inside the HTTP client's
-auth object: it is never part of a URL, an exception message, a log line or a repr.
+against CouchDB.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
 from after.config import CouchConfig
 from after.core.task import Document, unreadable_stand_in
+from after.store.couch.connection import CouchConnection
 from after.store.couch.queries import ServerInfo, TaskQueries, queries_for, server_info
-from after.store.couch.transport import no_delay_transport
-from after.store.types import (
-    Change,
-    Conflict,
-    Forbidden,
-    StoreError,
-    Unauthorized,
-    Unavailable,
-    Unreadable,
-    WriteResult,
-    strip_meta,
-)
+from after.store.couch.wire import FEED_ID, FEED_SEQ, doc_path, in_request_order, parse_change, writable
+from after.store.types import Change, Unavailable, Unreadable, WriteResult, strip_meta
+
+__all__ = ["CouchStore", "doc_path"]
 
 log = logging.getLogger(__name__)
 
-# pouchdb: answers text/plain without Accept, and gzips every answer unless asked for identity (CPU on
-# both sides of a loopback connection, measured as a visible share of the worker's time).
-# Apache CouchDB never compresses, so neither header changes anything there.
-JSON_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
 
+class CouchStore(CouchConnection):
+    """A ``Store`` on one CouchDB database, through ``httpx``; several URLs are nodes of one cluster
+    (``CouchConnection`` moves between them)."""
 
-def doc_path(doc_id: str) -> str:
-    """The URL path of a document id; ``_design/`` and ``_local/`` keep their slash."""
-    for prefix in ("_design/", "_local/"):
-        if doc_id.startswith(prefix):
-            return prefix + quote(doc_id[len(prefix):], safe="")
-    return quote(doc_id, safe="")
-
-
-def public_url(url: str) -> str:
-    """``url`` without any user:password part, for messages."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
-
-
-def reason_of(response: httpx.Response) -> str:
-    """The ``reason`` (or ``error``) of a CouchDB error body, else the HTTP status line."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        return str(body.get("reason") or body.get("error") or response.reason_phrase)
-    return f"HTTP {response.status_code} {response.reason_phrase}"
-
-
-LOCKED = "Account is temporarily locked"  # Apache CouchDB 3.4+ after failed logins ([chttpd_auth_lockout])
-READS_BY_POST = {"_find", "_changes", "_all_docs", "_bulk_get", "_explain"}
-
-
-def is_read(request: httpx.Request) -> bool:
-    """Whether a request only reads (so a 403 to it is about access, never a validation refusal)."""
-    if request.method in ("GET", "HEAD"):
-        return True
-    segments = request.url.path.rstrip("/").split("/")
-    return segments[-1] in READS_BY_POST or (len(segments) > 1 and segments[-2] == "_view")
-
-
-class CouchStore:
-    """A ``Store`` on one CouchDB database, through ``httpx``; several URLs are nodes of one cluster.
-
-    Requests go to the current node; when it cannot be reached (or answers 5xx) the store moves to the
-    next URL, and the caller's retry goes there. ``url`` is always the node in use.
-    """
-
-    def __init__(
-        self, url: str | Sequence[str], database: str, user: str | None = None, password: str | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self.urls = [public_url(one) for one in ([url] if isinstance(url, str) else url)]
-        if not self.urls:
-            raise ValueError("CouchStore needs at least one URL")
-        self.current = 0
-        self.database = database
-        self.user = user
-        self.timeout = timeout
-        self.auth = httpx.BasicAuth(user, password or "") if user is not None else None
-        self.clients: dict[str, httpx.Client] = {}
-        self.lock = threading.Lock()
-        self.db_path = "/" + quote(database, safe="")
-        self.info: ServerInfo | None = None
+    info: ServerInfo | None = None  # what the server is, asked once (``server()``)
 
     @classmethod
     def from_config(cls, config: CouchConfig) -> CouchStore:
@@ -111,81 +41,6 @@ class CouchStore:
 
     def __repr__(self) -> str:
         return f"CouchStore(url={self.url!r}, database={self.database!r}, user={self.user!r})"
-
-    @property
-    def url(self) -> str:
-        return self.urls[self.current]
-
-    @property
-    def client(self) -> httpx.Client:
-        """The HTTP client of the node in use (one connection pool per node)."""
-        url = self.url
-        with self.lock:
-            if url not in self.clients:
-                self.clients[url] = httpx.Client(
-                    base_url=url, auth=self.auth, headers=JSON_HEADERS, timeout=httpx.Timeout(self.timeout),
-                    transport=no_delay_transport(),
-                )
-            return self.clients[url]
-
-    # -- HTTP ---------------------------------------------------------------------------------
-
-    def request(self, method: str, path: str, *, ok: Sequence[int] = (), **kwargs: Any) -> httpx.Response:
-        """One request with the error mapping of the contract; statuses in ``ok`` are returned as is."""
-        kwargs.setdefault("timeout", httpx.Timeout(self.timeout))
-        url = self.url
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as error:
-            raise self.unavailable(error, url) from None
-        return self.check(response, ok)
-
-    def unavailable(self, error: Exception, url: str | None = None) -> Unavailable:
-        kind = type(error).__name__
-        failed = url or self.url
-        self.fail_over(failed)
-        return Unavailable(f"CouchDB at {failed} is unavailable ({kind}: {error})")
-
-    def fail_over(self, failed: str) -> None:
-        """Move to the next node, unless another thread already moved away from ``failed``."""
-        if len(self.urls) < 2:
-            return
-        with self.lock:
-            if self.urls[self.current] != failed:
-                return
-            self.current = (self.current + 1) % len(self.urls)
-        log.warning("CouchDB at %s is unavailable; using %s now", failed, self.url)
-
-    def check(self, response: httpx.Response, ok: Sequence[int] = ()) -> httpx.Response:
-        status = response.status_code
-        if status < 400 or status in ok:
-            return response
-        where, reason = f"{response.request.method} {self.database}", reason_of(response)
-        if status == 409:
-            raise Conflict(f"{where}: {reason}")
-        if status == 401 or (status == 403 and (is_read(response.request) or reason.startswith(LOCKED))):
-            # who may use the server or the database (pouchdb: 401 where CouchDB says 403), not a
-            # validate_doc_update refusal: the message names the URL and the user tried
-            raise Unauthorized(reason, self.url, self.user)
-        if status == 403:
-            raise Forbidden(reason)
-        if status >= 500:
-            failed = str(response.request.url.copy_with(path="/", query=None)).rstrip("/")
-            self.fail_over(failed)
-            raise Unavailable(f"CouchDB at {failed} failed: HTTP {status} ({reason})")
-        raise StoreError(f"{where}: HTTP {status} ({reason})")
-
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.parsed(self.request(method, path, **kwargs), path)
-
-    def parsed(self, response: httpx.Response, path: str) -> Any:
-        """The JSON body; ``Unreadable`` when a document in it is nested deeper than Python parses."""
-        try:
-            return json.loads(response.content)
-        except RecursionError:
-            raise Unreadable(f"{path}: a document is nested deeper than Python's JSON parser goes") from None
-        except ValueError:
-            raise Unavailable(f"CouchDB at {self.url} answered {path} with something not JSON") from None
 
     # -- database -----------------------------------------------------------------------------
 
@@ -215,12 +70,6 @@ class CouchStore:
     def compact(self) -> None:
         # CouchDB wants a JSON content type on _compact (415 otherwise).
         self.request("POST", f"{self.db_path}/_compact", json={})
-
-    def close(self) -> None:
-        with self.lock:
-            clients, self.clients = list(self.clients.values()), {}
-        for client in clients:
-            client.close()
 
     def __enter__(self) -> CouchStore:
         return self
@@ -393,54 +242,3 @@ class CouchStore:
             return None
         body = response.json() if response.status_code == 200 else {}
         return {str(key): str(value) for key, value in body.items()} if isinstance(body, dict) else {}
-
-
-READ_ONLY = ("_conflicts", "_deleted_conflicts", "_revs_info", "_local_seq")
-
-
-def writable(doc: Document) -> Document:
-    """``doc`` without the fields CouchDB adds to what it reads and refuses in what it is sent."""
-    if not any(key in doc for key in READ_ONLY):
-        return doc
-    return {key: value for key, value in doc.items() if key not in READ_ONLY}
-
-
-def in_request_order(docs: Sequence[Document], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``_bulk_docs`` rows in the order of ``docs``.
-
-    pouchdb: lists failed documents after the successful ones; CouchDB keeps the request order, for
-    which this is the identity. Rows are matched by id; documents without one take the other rows in turn.
-    """
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_id.setdefault(str(row.get("id")), []).append(row)
-    named = {str(doc["_id"]) for doc in docs if doc.get("_id")}
-    unnamed = [row for row in rows if str(row.get("id")) not in named]
-    missing = {"error": "unknown", "reason": "the server sent no result for this document"}
-    ordered = []
-    for doc in docs:
-        key = str(doc["_id"]) if doc.get("_id") else None
-        if key is not None and by_id.get(key):
-            ordered.append(by_id[key].pop(0))
-        else:
-            ordered.append(unnamed.pop(0) if unnamed else {"id": key, **missing})
-    return ordered
-
-
-FEED_ID = re.compile(r'"id":("(?:[^"\\]|\\.)*")')
-FEED_SEQ = re.compile(r'"seq":("(?:[^"\\]|\\.)*"|\d+)')
-
-
-def parse_change(line: bytes) -> Change | None:
-    """A continuous-feed row as a Change; None for the closing ``last_seq`` row."""
-    try:
-        row = json.loads(line)
-    except RecursionError:
-        raise Unreadable("a changes feed row is nested deeper than Python's JSON parser goes") from None
-    except ValueError:
-        raise Unavailable("the changes feed sent a line that is not JSON") from None
-    if "id" not in row:
-        return None
-    doc = row.get("doc")
-    return Change(seq=str(row["seq"]), id=str(row["id"]), deleted=bool(row.get("deleted")),
-                  doc=doc if isinstance(doc, dict) else None)

@@ -7,28 +7,24 @@ A writer reports back to the worker's loop only through its inbox (``Written``, 
 
 from __future__ import annotations
 
-import heapq
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from after.contracts import Store
-from after.core.conflicts import resolution
 from after.core.task import Document
-from after.core.transitions import TAKEOVER_MARGIN, fit, lease_end
+from after.core.transitions import fit
 from after.core.writes import Purpose, WriteRequest
 from after.store.types import StoreError, Unavailable, Unreadable, WriteResult
-from after.worker.events import Connection, Event, Loaded, Written
-from after.worker.io.follower import Backoff, node_of
+from after.worker.events import Event, Loaded, Written
+from after.worker.io.reconnecting import GiveUp, Reconnecting
+from after.worker.io.settling import ConflictSettler, ResolveRequest
 
 log = logging.getLogger("after.worker")
 
-
-T = TypeVar("T")
 
 
 # Writes per _bulk_docs: on Apache CouchDB each document of a request waits for validate_doc_update in
@@ -47,14 +43,6 @@ CONFIRMED = frozenset({Purpose.CLAIM, Purpose.RENEW})
 @dataclass(frozen=True)
 class LoadRequest:
     until: float
-
-
-@dataclass(frozen=True)
-class ResolveRequest:
-    """Settle the conflicting leaves of a document (``after.core.conflicts``); ``doc`` is its winner."""
-
-    task_id: str
-    doc: Document
 
 
 Item = WriteRequest | LoadRequest | ResolveRequest
@@ -87,11 +75,11 @@ class StoreWriter:
         self.store, self.worker, self.inbox, self.give_up = store, worker, inbox, give_up
         self.wall = wall
         self.latency = latency or WriteLatency()
-        self.later: list[tuple[float, str]] = []  # (wall time, task id): conflicts to settle again
         self.requests: queue.Queue[Item] = queue.Queue()
         self.pending = 0
         self.lock = threading.Lock()
-        self.backoff = Backoff()
+        self.retrying = Reconnecting(store, inbox, give_up)
+        self.conflicts = ConflictSettler(store, self.retrying, self.bulk_write, wall, give_up)
 
     def submit(self, request: WriteRequest) -> None:
         self.enqueue(request)
@@ -101,34 +89,6 @@ class StoreWriter:
 
     def resolve(self, task_id: str, doc: Document) -> None:
         self.enqueue(ResolveRequest(task_id, doc))
-
-    def settle(self, request: ResolveRequest) -> None:
-        """Delete the settled losing leaves After wrote, their runs merged into the winner first."""
-        conflicts = request.doc.get("_conflicts")
-        revs = [str(rev) for rev in conflicts] if isinstance(conflicts, list) else []
-        losers = self.retrying(lambda: self.store.revisions(request.task_id, revs))
-        merged, deletions = resolution(request.doc, losers, self.wall())
-        writes = ([fit(merged)] if merged is not None else []) + deletions
-        if writes:
-            results = self.retrying(lambda: self.bulk_write(writes))
-            done = sum(1 for result in results if result.ok)
-            log.info("task %s: settled %d of %d conflicting revisions", request.task_id,
-                     done - (1 if merged is not None else 0), len(revs), extra={"task_id": request.task_id})
-        deleted = {str(deletion["_rev"]) for deletion in deletions}
-        leases = [lease_end(leaf) or 0.0 for leaf in losers if str(leaf.get("_rev")) not in deleted]
-        if leases and len(self.later) < 10_000:  # claims that may still be live: look again once they ran out
-            heapq.heappush(self.later, (max(leases) + TAKEOVER_MARGIN + 1.0, request.task_id))
-
-    def recheck(self) -> None:
-        """Settle again the conflicts left for later whose time came, from a fresh read."""
-        while self.later and self.later[0][0] <= self.wall() and not self.give_up.is_set():
-            _, task_id = heapq.heappop(self.later)
-            try:
-                doc = self.store.get(task_id)
-                if doc is not None and doc.get("_conflicts"):
-                    self.settle(ResolveRequest(task_id, doc))
-            except StoreError as error:
-                log.debug("conflicts of task %s not settled now: %s", task_id, error)
 
     def enqueue(self, item: Item) -> None:
         with self.lock:
@@ -144,7 +104,7 @@ class StoreWriter:
 
     def run(self) -> None:
         while not self.give_up.is_set():
-            self.recheck()
+            self.conflicts.recheck()
             try:
                 first = self.requests.get(timeout=0.5)
             except queue.Empty:
@@ -177,7 +137,7 @@ class StoreWriter:
                     docs = self.retrying(self.reader(item.until))
                     self.inbox.put(Loaded(docs, item.until, reconnect=False))
                 elif isinstance(item, ResolveRequest):
-                    self.settle(item)
+                    self.conflicts.settle(item)
         except GiveUp:
             log.error("gave up writing %d requests: CouchDB is unreachable and the worker is stopping",
                       len(batch))
@@ -306,24 +266,6 @@ class StoreWriter:
 
         return read
 
-    def retrying(self, action: Callable[[], T]) -> T:
-        failed = False
-        while True:
-            try:
-                result = action()
-            except Unavailable as error:
-                if self.give_up.is_set():
-                    raise GiveUp() from error
-                failed = True
-                self.inbox.put(Connection(False, str(error), node_of(self.store)))
-                self.give_up.wait(self.backoff.next_delay())
-                continue
-            if failed:
-                self.backoff.reset()
-                self.inbox.put(Connection(True, node=node_of(self.store)))
-            return result
-
-
 URGENT = frozenset({Purpose.RENEW, Purpose.FINISH, Purpose.RELEASE})
 
 
@@ -363,6 +305,3 @@ class RoutedWriter:
     def write_seconds(self) -> float:
         return max(self.claims.write_seconds(), self.urgent.write_seconds())
 
-
-class GiveUp(Exception):
-    """The worker is stopping and CouchDB stays unreachable."""

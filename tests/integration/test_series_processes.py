@@ -76,15 +76,17 @@ def test_kill_9_in_the_middle_of_a_series_handles_missed_runs_by_policy(deployme
     history = doc["history"]
     interrupted = [run for run in history if run["outcome"] == "interrupted"]
     finished = [run for run in history if run["outcome"] in ("done", "skipped")]
-    # every run of the job is recorded, and an occurrence runs twice only after a recorded interruption
-    assert len(ran) == len([run for run in finished if run["outcome"] == "done"])
-    assert sum(count - 1 for count in Counter(ran).values()) <= len(interrupted)
+    # every run of the job is recorded (done, or interrupted by the kill), and an occurrence runs twice
+    # only after a recorded interruption
+    done = [run for run in finished if run["outcome"] == "done"]
+    assert len(done) <= len(ran) <= len(done) + len(interrupted), (ran, history)
+    assert sum(count - 1 for count in Counter(ran).values()) <= len(interrupted), (ran, history)
     missed_runs = [run for run in finished if run.get("missed")]
     assert missed_runs, history
     was = "coalesced into this run" if missed == "run_once" else "skipped"
     assert all(run["missed_were"] == was for run in missed_runs)
     covered = len(finished) + sum(run["missed"] for run in finished if run.get("missed"))
-    assert covered == COUNT  # each of the 20 occurrences ran, or was coalesced or skipped, once
-    assert len(ran) < COUNT and doc["repeat"].startswith("R1/")
+    assert covered == COUNT, history  # each of the 20 occurrences ran, or was coalesced or skipped, once
+    assert len(done) < COUNT and doc["repeat"].startswith("R1/"), history
     print(f"\nkill -9 mid-series ({missed}, {deployment.server.kind}): {len(ran)} runs, "
           f"{covered - len(finished)} occurrences {was}, {len(interrupted)} interrupted")

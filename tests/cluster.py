@@ -27,11 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.server import COUCHDB, couchdb_missing, die_with_parent, wait_gone
+from tests.server import COUCHDB, ERLANG_INI, couchdb_missing, die_with_parent, wait_gone
 
 DIST_OFFSET = 4000  # the script's Erlang distribution ports: PORT + 4000 + i
-# A production cluster that wants validation at write without JavaScript's cost turns this on.
-ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"
 LOCK = Path(tempfile.gettempdir()) / "after-couchdb-cluster.lock"  # one cluster per machine (node names)
 
 

@@ -329,12 +329,20 @@ SERVERS: dict[ServerKind, type[TestServer]] = {
 }
 
 
+# CouchDB settings (CouchDBServer(ini=...)): the Erlang query server, for validation in Erlang; a
+# production site that wants validation at write without JavaScript's cost turns it on.
+ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"
+
+
 def start_server(directory: Path | None = None, port: int | None = None,
-                 kind: ServerKind = ServerKind.POUCHDB, **options: str) -> TestServer:
-    """A running server with an admin; ``close()`` it (or use it as a context manager)."""
+                 kind: ServerKind = ServerKind.POUCHDB, host: str = "127.0.0.1",
+                 **options: str) -> TestServer:
+    """A running server with an admin, listening on ``host``; ``close()`` it (or use it as a context
+    manager)."""
     where = Path(tempfile.mkdtemp(prefix=f"after-{kind}-")) if directory is None else directory
     where.mkdir(parents=True, exist_ok=True)
     server = SERVERS[kind](where, port or free_port(), **options)
+    server.host = host
     try:
         server.start()
     except BaseException:

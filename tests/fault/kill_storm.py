@@ -38,10 +38,9 @@ from after.core.dates import format_date, parse_date
 from after.core.task import Document
 from after.initialize import Validation, initialize
 from tests.integration.deployment import Deployment, WorkerProcess
-from tests.server import ServerKind, TestServer, start_server
+from tests.server import ERLANG_INI, ServerKind, TestServer, start_server
 
 HERE = Path(__file__).resolve().parent
-ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"  # for --validation erlang
 STARTS = """#!/bin/sh
 echo "$AFTER_TASK_ID $(date +%s.%N) $PPID" >> {starts}
 {sleep}

@@ -24,10 +24,8 @@ from after.store.couch.client import CouchStore
 from after.store.couch.design import DESIGN_ID
 from after.store.couch.design_erlang import ERLANG_DESIGN_ID
 from after.store.types import Forbidden
-from tests.server import ServerKind, TestServer, couchdb_missing, start_server
+from tests.server import ERLANG_INI, ServerKind, TestServer, couchdb_missing, start_server
 from tests.unit.test_validation import CASES, EXAMPLE, ROLE_CASES, WORKER_ONLY, python_reason
-
-ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,8 @@ from tests.fault.chaos.figures import Figures, Start, count, read_starts
 from tests.fault.chaos.processes import Worker
 from tests.hosts import Host
 from tests.integration.deployment import Deployment, WorkerProcess
-from tests.server import CouchDBServer, PouchServer, ServerKind, TestServer, free_port
+from tests.server import ERLANG_INI, ServerKind, TestServer, start_server
 
-ERLANG_INI = "[native_query_servers]\nenable_erlang_query_server = true\n"
 REAL_NOW = "$(env -u LD_PRELOAD -u FAKETIME date +%s.%N)"  # a skewed job's children see the real time
 STAMP = f"""#!/bin/sh
 # the task, the real time, the host (its UTS namespace) and the worker process that started the job
@@ -172,12 +171,5 @@ def rotated(urls: Sequence[str], first: int) -> list[str]:
 def server_on(kind: ServerKind, address: str = "127.0.0.1") -> TestServer:
     """A server of ``kind`` listening on ``address`` (a bridge address for hosts), Erlang query server on."""
     directory = Path(tempfile.mkdtemp(prefix=f"after-chaos-{kind}-"))
-    server: TestServer = CouchDBServer(directory, free_port(), ini=ERLANG_INI) if kind == ServerKind.COUCHDB \
-        else PouchServer(directory, free_port())
-    server.host = address
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+    options = {"ini": ERLANG_INI} if kind == ServerKind.COUCHDB else {}
+    return start_server(directory, kind=kind, host=address, **options)
